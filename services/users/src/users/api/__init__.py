@@ -1,0 +1,1 @@
+"""HTTP layer of the users service: thin routers over `users.domain`."""

@@ -1,0 +1,61 @@
+"""`/api/users/`: profiles. Customers see themselves; staff see everyone."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from sqlalchemy import select
+
+from shared.auth import CurrentUser, StaffUser
+from shared.db import DbSession
+from shared.errors import NotFound, problem_responses
+from shared.pagination import Page, PageParams, keyset_page, page_params
+from users.api.schemas import UserOut
+from users.db import users
+from users.db.tables import User
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+
+
+@router.get("/me/", responses=problem_responses(401, 404))
+async def me(user: CurrentUser, session: DbSession) -> UserOut:
+    """The caller's own profile."""
+    found = await users.get_by_id(session, user.id)
+    if found is None:
+        raise NotFound("This account no longer exists.")
+    return UserOut.model_validate(found)
+
+
+@router.get("/", responses=problem_responses(401, 403, 422))
+async def list_users(
+    _: StaffUser,
+    session: DbSession,
+    request: Request,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[UserOut]:
+    """Every account, oldest first (staff only)."""
+    rows, next_url, previous_url = await keyset_page(
+        session,
+        select(User),
+        key_columns=[User.id],
+        key_of=lambda u: (u.id,),
+        params=page,
+        request=request,
+    )
+    return Page(
+        results=[UserOut.model_validate(u) for u in rows], next=next_url, previous=previous_url
+    )
+
+
+@router.get("/{user_id}/", responses=problem_responses(401, 404, 422))
+async def get_user(
+    user_id: Annotated[int, Path(ge=1, le=2**63 - 1)], caller: CurrentUser, session: DbSession
+) -> UserOut:
+    """One profile: your own, or anyone's for staff. Others answer 404, as if absent."""
+    if user_id != caller.id and not caller.is_staff:
+        raise NotFound("No such user.")
+    found = await users.get_by_id(session, user_id)
+    if found is None:
+        raise NotFound("No such user.")
+    return UserOut.model_validate(found)

@@ -1,0 +1,1 @@
+"""The users schema: tables and repositories."""

@@ -1,0 +1,41 @@
+"""Queries on users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from users.db.tables import User
+
+
+async def insert_user(session: AsyncSession, **values: Any) -> User | None:
+    """The new user, or None if the email or username is taken (no exception, no
+    aborted transaction)."""
+    stmt = insert(User).values(**values).on_conflict_do_nothing().returning(User)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def taken_fields(session: AsyncSession, *, email: str, username: str) -> list[str]:
+    rows = await session.execute(
+        select(User.email, User.username).where(
+            (User.email == email) | (func.lower(User.username) == username.lower())
+        )
+    )
+    taken = set()
+    for row_email, row_username in rows:
+        if row_email == email:
+            taken.add("email")
+        if row_username.lower() == username.lower():
+            taken.add("username")
+    return sorted(taken)
+
+
+async def get_by_email(session: AsyncSession, email: str) -> User | None:
+    return (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+
+
+async def get_by_id(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)

@@ -1,0 +1,1 @@
+"""Account rules: password policy, hashing, token issuing. No HTTP, no SQL."""

@@ -1,0 +1,55 @@
+"""The users service app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from shared.app import create_service_app
+from shared.auth import StaticKeySource, TokenVerifier
+from users.api import auth, jwks, users
+from users.db.login_failures import LoginFailures
+from users.domain.accounts import AuthContext
+from users.domain.passwords import PasswordHasher
+from users.keys import load_signing_keys
+from users.settings import UsersSettings
+
+
+def create_app(settings: UsersSettings | None = None) -> FastAPI:
+    settings = settings or UsersSettings()
+    keys = load_signing_keys(settings)
+
+    def verifier(app: FastAPI) -> TokenVerifier:
+        # The users service checks tokens with its own keys, not over HTTP to itself.
+        return TokenVerifier(
+            StaticKeySource(keys.public_jwks),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.auth = AuthContext(
+            settings=settings,
+            hasher=PasswordHasher(rounds=settings.bcrypt_rounds),
+            keys=keys,
+            failures=LoginFailures(
+                app.state.redis,
+                window=settings.login_failure_window_seconds,
+                per_account=settings.login_max_failures_per_account,
+                per_address=settings.login_max_failures_per_address,
+            ),
+        )
+        yield
+
+    return create_service_app(
+        name="users",
+        title="Highload Shop: users",
+        description="Accounts, login, access and refresh tokens, profiles.",
+        settings=settings,
+        routers=[auth.router, users.router, jwks.router],
+        token_verifier=verifier,
+        lifespan=lifespan,
+    )

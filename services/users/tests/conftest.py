@@ -1,0 +1,108 @@
+"""Fixtures of the users service tests: the real app on the test database and Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import update
+
+from shared.dbadmin import service_url
+from shared.testing import truncate_schema
+from users.db.tables import User
+from users.main import create_app
+from users.settings import UsersSettings
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Tests override single settings by overriding this fixture or updating the dict."""
+    return {}
+
+
+@pytest.fixture
+def settings(
+    test_database: str,
+    redis_url: str,
+    jwt_private_key_file: Path,
+    settings_overrides: dict[str, Any],
+) -> UsersSettings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": service_url("users", database=test_database),
+        "redis_url": redis_url,
+        "jwt_private_key_file": jwt_private_key_file,
+        "bcrypt_rounds": 4,  # the cheapest cost bcrypt allows; production uses 12
+        "log_json": False,
+        **settings_overrides,
+    }
+    return UsersSettings(**values)
+
+
+@pytest.fixture
+async def app(settings: UsersSettings, test_database: str) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+        await app.state.redis.flushdb()
+    await truncate_schema(test_database, "users")
+
+
+@pytest.fixture
+async def redis(app: FastAPI) -> Redis:
+    client: Redis = app.state.redis
+    return client
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+Register = Callable[..., Awaitable[dict[str, Any]]]
+Login = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def register(client: httpx.AsyncClient) -> Register:
+    async def register(
+        email: str = "alice@example.com", username: str | None = None, password: str = PASSWORD
+    ) -> dict[str, Any]:
+        response = await client.post(
+            "/api/auth/register/",
+            json={"email": email, "username": username or email.split("@")[0], "password": password},
+        )
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    return register
+
+
+@pytest.fixture
+def login(client: httpx.AsyncClient) -> Login:
+    async def login(email: str = "alice@example.com", password: str = PASSWORD) -> dict[str, Any]:
+        response = await client.post("/api/auth/login/", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    return login
+
+
+@pytest.fixture
+def promote_to_staff(app: FastAPI) -> Callable[[int], Awaitable[None]]:
+    async def promote(user_id: int) -> None:
+        async with app.state.engine.begin() as conn:
+            await conn.execute(update(User).where(User.id == user_id).values(is_staff=True))
+
+    return promote

@@ -1,0 +1,1 @@
+"""Highload Shop's common library: what every service needs, and nothing more."""

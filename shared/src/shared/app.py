@@ -1,0 +1,142 @@
+"""`create_service_app()`: the same middleware, errors, health, metrics and auth for all."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from shared.auth import JwksKeySource, TokenVerifier
+from shared.db import create_engine, create_sessionmaker
+from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
+from shared.health import router as health_router
+from shared.logs import AccessLogMiddleware, configure_logging
+from shared.metrics import install_metrics
+from shared.middleware import (
+    BodySizeLimitMiddleware,
+    ServedByMiddleware,
+    TrailingSlashMiddleware,
+)
+from shared.redis_client import create_redis
+from shared.settings import ServiceSettings
+
+ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Stable `{tag}-{name}` operation ids, so generated clients keep their method names."""
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def _request_id_is_safe(value: str) -> bool:
+    # Accept nginx's hex ids and client UUIDs, refuse anything that could forge log lines.
+    return 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value)
+
+
+def _problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """OpenAPI where validation errors are documented as problem+json, like every error."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(problem.pop("$defs", {}))
+        components["Problem"] = problem
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                if "422" in operation.get("responses", {}):
+                    operation["responses"]["422"] = {
+                        "description": "Validation error",
+                        "content": {
+                            PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                        },
+                    }
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
+def create_service_app(
+    *,
+    name: str,
+    title: str,
+    description: str,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter],
+    token_verifier: Callable[[FastAPI], TokenVerifier] | None = None,
+    lifespan: ServiceLifespan | None = None,
+) -> FastAPI:
+    """A service app: engine, Redis and token verifier on `app.state`, owned by the lifespan.
+
+    `token_verifier` builds the verifier once the app exists (the users service verifies
+    with its own keys); by default keys come from the users service's JWKS.
+    """
+
+    @asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(service=name, level=settings.log_level, json=settings.log_json)
+        app.state.settings = settings
+        app.state.engine = create_engine(settings, application_name=name)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        app.state.redis = create_redis(settings)
+        jwks: JwksKeySource | None = None
+        if token_verifier is not None:
+            app.state.token_verifier = token_verifier(app)
+        else:
+            jwks = JwksKeySource(settings.jwks_url)
+            app.state.token_verifier = TokenVerifier(
+                jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+            )
+        try:
+            if lifespan is not None:
+                async with lifespan(app):
+                    yield
+            else:
+                yield
+        finally:
+            if jwks is not None:
+                await jwks.aclose()
+            await app.state.redis.aclose()
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=_lifespan,
+        generate_unique_id_function=_operation_id,
+        redirect_slashes=False,
+    )
+    for router in routers:
+        app.include_router(router)
+    app.include_router(health_router)
+    install_error_handlers(app)
+    install_metrics(app)
+    app.openapi = _problem_openapi(app)  # type: ignore[method-assign]
+
+    # Added innermost first: the request id wraps everything, so every log line has it.
+    app.add_middleware(TrailingSlashMiddleware)
+    if settings.replica_name:
+        app.add_middleware(ServedByMiddleware, name=settings.replica_name)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLogMiddleware, quiet_paths=("/health", "/metrics"))
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name="X-Request-ID",
+        validator=_request_id_is_safe,
+        update_request_header=True,
+    )
+    return app

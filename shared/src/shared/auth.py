@@ -1,0 +1,145 @@
+"""Access-token verification (RS256, keys from the users service's JWKS) and the
+`CurrentUser` / `StaffUser` dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jose import JWTError, jwt
+
+from shared.errors import Forbidden, Unauthorized
+
+ALGORITHM = "RS256"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, as the access token says."""
+
+    id: int
+    is_staff: bool
+
+
+class KeySource(Protocol):
+    async def get(self, kid: str) -> Mapping[str, Any] | None:
+        """The public JWK with this key id, or None if it is unknown."""
+        ...
+
+
+class StaticKeySource:
+    """Keys known in-process (the users service verifies with its own keys)."""
+
+    def __init__(self, keys: Mapping[str, Mapping[str, Any]]) -> None:
+        self._keys = dict(keys)
+
+    async def get(self, kid: str) -> Mapping[str, Any] | None:
+        return self._keys.get(kid)
+
+
+class JwksKeySource:
+    """Public keys fetched from a JWKS URL, cached, refetched when an unknown `kid` shows up.
+
+    Refetches are serialized and spaced by `min_refetch_seconds`, so a flood of tokens
+    with made-up key ids cannot turn into a flood of requests to the users service.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client: httpx.AsyncClient | None = None,
+        ttl_seconds: float = 300.0,
+        min_refetch_seconds: float = 5.0,
+    ) -> None:
+        self.url = url
+        self._client = client or httpx.AsyncClient(timeout=3.0)
+        self._ttl = ttl_seconds
+        self._min_refetch = min_refetch_seconds
+        self._keys: dict[str, Mapping[str, Any]] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str) -> Mapping[str, Any] | None:
+        now = time.monotonic()
+        if kid in self._keys and now - self._fetched_at < self._ttl:
+            return self._keys[kid]
+        async with self._lock:
+            if kid not in self._keys or time.monotonic() - self._fetched_at >= self._ttl:
+                if time.monotonic() - self._fetched_at >= self._min_refetch:
+                    await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        self._fetched_at = time.monotonic()
+        try:
+            response = await self._client.get(self.url)
+            response.raise_for_status()
+            keys = response.json()["keys"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return  # keep the keys we had; the next unknown kid retries after the pause
+        self._keys = {k["kid"]: k for k in keys if k.get("kid") and k.get("kty") == "RSA"}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySource, *, issuer: str, audience: str) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+
+    async def verify(self, token: str) -> Principal:
+        """The principal of a valid access token; `Unauthorized` for anything else."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except JWTError as exc:
+            raise Unauthorized("The access token is malformed.") from exc
+        kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str):
+            raise Unauthorized("The access token is not signed the way we sign them.")
+        key = await self.keys.get(kid)
+        if key is None:
+            raise Unauthorized("The access token is signed with an unknown key.")
+        try:
+            claims = jwt.decode(
+                token,
+                dict(key),
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require_exp": True, "require_sub": True, "require_iat": True},
+            )
+            return Principal(id=int(claims["sub"]), is_staff=bool(claims.get("staff", False)))
+        except (JWTError, ValueError, TypeError) as exc:
+            raise Unauthorized("The access token is invalid or expired.") from exc
+
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login/")
+
+
+async def _current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("Authentication required: send `Authorization: Bearer <access>`.")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return await verifier.verify(credentials.credentials)
+
+
+async def _staff_user(user: Annotated[Principal, Depends(_current_user)]) -> Principal:
+    if not user.is_staff:
+        raise Forbidden("This needs a staff account.")
+    return user
+
+
+CurrentUser = Annotated[Principal, Depends(_current_user)]
+StaffUser = Annotated[Principal, Depends(_staff_user)]

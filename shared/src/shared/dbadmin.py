@@ -1,0 +1,112 @@
+"""Database bootstrap: one database, and per service one schema owned by one role.
+
+A service's role can log in, owns its schema, and has no privilege anywhere else, so a
+query of one service against another's tables fails with "permission denied". This is
+the only code that runs as a PostgreSQL superuser; migrations run as the service roles.
+
+    python -m shared.dbadmin bootstrap    # idempotent; `make migrate` runs it first
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections.abc import Iterable
+
+import asyncpg
+
+from shared.settings import DEFAULT_SECRET
+
+SERVICES = ("users", "catalog", "orders", "payments")
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def role_name(service: str) -> str:
+    return f"shop_{service}"
+
+
+def role_password(service: str) -> str:
+    return os.environ.get(f"SHOP_DB_PASSWORD_{service.upper()}", DEFAULT_SECRET)
+
+
+def admin_url() -> str:
+    return os.environ.get("SHOP_DB_ADMIN_URL", DEFAULT_ADMIN_URL)
+
+
+def service_url(service: str, *, database: str, host: str = "127.0.0.1", port: int = 5432) -> str:
+    return (
+        f"postgresql+asyncpg://{role_name(service)}:{role_password(service)}"
+        f"@{host}:{port}/{database}"
+    )
+
+
+async def _ensure_role(conn: asyncpg.Connection, service: str) -> None:
+    role = role_name(service)
+    exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+    if not exists:
+        try:
+            await conn.execute(await conn.fetchval("SELECT format('CREATE ROLE %I', $1::text)", role))
+        except asyncpg.DuplicateObjectError:
+            pass  # another bootstrap (a parallel test run) created it first
+    statement = await conn.fetchval(
+        "SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L',"
+        " $1::text, $2::text)",
+        role,
+        role_password(service),
+    )
+    await conn.execute(statement)
+
+
+async def bootstrap(database: str, services: Iterable[str] = SERVICES) -> None:
+    """Create the database, roles and schemas if missing, and (re)apply their grants."""
+    services = tuple(services)
+    admin = await asyncpg.connect(admin_url())
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            quoted = await admin.fetchval("SELECT quote_ident($1::text)", database)
+            try:
+                await admin.execute(f"CREATE DATABASE {quoted}")
+            except asyncpg.DuplicateDatabaseError:
+                pass
+        for service in services:
+            await _ensure_role(admin, service)
+    finally:
+        await admin.close()
+
+    target = await asyncpg.connect(admin_url(), database=database)
+    try:
+        db = await target.fetchval("SELECT quote_ident($1::text)", database)
+        await target.execute(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC")
+        await target.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+        for service in services:
+            role = await target.fetchval("SELECT quote_ident($1::text)", role_name(service))
+            schema = await target.fetchval("SELECT quote_ident($1::text)", service)
+            await target.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {role}")
+            await target.execute(f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {role}")
+            await target.execute(f"ALTER SCHEMA {schema} OWNER TO {role}")
+            await target.execute(f"ALTER ROLE {role} IN DATABASE {db} SET search_path = {schema}")
+    finally:
+        await target.close()
+
+
+async def drop_database(database: str) -> None:
+    admin = await asyncpg.connect(admin_url())
+    try:
+        quoted = await admin.fetchval("SELECT quote_ident($1::text)", database)
+        await admin.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m shared.dbadmin", description=__doc__)
+    parser.add_argument("command", choices=["bootstrap"])
+    parser.add_argument("--database", default=os.environ.get("SHOP_DB_NAME", "shop"))
+    args = parser.parse_args()
+    asyncio.run(bootstrap(args.database))
+    print(f"database {args.database!r}: schemas and roles for {', '.join(SERVICES)} are in place")
+
+
+if __name__ == "__main__":
+    main()

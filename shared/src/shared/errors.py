@@ -1,0 +1,202 @@
+"""The `ServiceError` family and its rendering as RFC 9457 `application/problem+json`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from asgi_correlation_id import correlation_id
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+class FieldError(BaseModel):
+    """One invalid field: where it is, what is wrong, and a machine-readable code."""
+
+    loc: list[str | int]
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of every service is shaped."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ServiceError(Exception):
+    """Base of every error a service answers on purpose; subclasses set status and slug."""
+
+    status: int = 500
+    slug: str = "internal-error"
+    # Commit the request's transaction instead of rolling it back (see shared.db).
+    keep_changes: bool = False
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or HTTPStatus(self.status).phrase)
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+
+class BadRequest(ServiceError):
+    status, slug = 400, "bad-request"
+
+
+class Unauthorized(ServiceError):
+    status, slug = 401, "unauthorized"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.headers.setdefault("WWW-Authenticate", "Bearer")
+
+
+class Forbidden(ServiceError):
+    status, slug = 403, "forbidden"
+
+
+class NotFound(ServiceError):
+    status, slug = 404, "not-found"
+
+
+class Conflict(ServiceError):
+    status, slug = 409, "conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status, slug = 413, "payload-too-large"
+
+
+class Unprocessable(ServiceError):
+    """Well-formed input that breaks a rule; `errors` names the offending fields."""
+
+    status, slug = 422, "validation-error"
+
+    def __init__(self, detail: str, *, loc: Sequence[str | int] = (), code: str = "invalid"):
+        errors = [FieldError(loc=list(loc), message=detail, type=code)] if loc else None
+        super().__init__(detail, errors=errors)
+
+
+class TooManyRequests(ServiceError):
+    status, slug = 429, "too-many-requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    *,
+    slug: str,
+    detail: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> Response:
+    body = Problem(
+        type=f"/problems/{slug}",
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        request_id=correlation_id.get(),
+        **extensions,
+    )
+    return JSONResponse(
+        body.model_dump(mode="json", exclude_none=True),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return problem_response(
+        request,
+        exc.status,
+        slug=exc.slug,
+        detail=exc.detail,
+        headers=exc.headers,
+        **exc.extensions,
+    )
+
+
+def _field_errors(errors: Sequence[Any]) -> list[FieldError]:
+    # The offending input is never echoed back: it may be a password or a card number.
+    return [
+        FieldError(loc=list(e.get("loc", ())), message=e.get("msg", ""), type=e.get("type", ""))
+        for e in errors
+    ]
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem_response(
+            request, 400, slug="malformed-json", detail="The request body is not valid JSON."
+        )
+    return problem_response(
+        request,
+        422,
+        slug="validation-error",
+        detail="The request is invalid; see `errors`.",
+        errors=_field_errors(errors),
+    )
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
+    slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
+    return problem_response(
+        request, exc.status_code, slug=slug, detail=detail, headers=exc.headers
+    )
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return problem_response(
+        request, 500, slug="internal-error", detail="Something went wrong on our side."
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(Exception, _unhandled)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting problem+json answers for a route."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

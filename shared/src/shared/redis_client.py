@@ -1,0 +1,16 @@
+"""Redis client factory (one pool per process)."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from shared.settings import ServiceSettings
+
+
+def create_redis(settings: ServiceSettings) -> Redis:
+    return Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        decode_responses=True,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+    )

@@ -1,0 +1,84 @@
+"""Test helpers shared by every service's suite: a throwaway database, migrations,
+per-test cleanup and SQL statement counting. Real PostgreSQL and Redis, nothing mocked."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.dbadmin import admin_url, bootstrap, drop_database, service_url
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def new_database_name() -> str:
+    return f"shop_test_{secrets.token_hex(4)}"
+
+
+def create_database(name: str) -> None:
+    """Bootstrap a fresh database and run every service's migrations into it."""
+    asyncio.run(bootstrap(name))
+    for ini in sorted(REPO_ROOT.glob("services/*/alembic.ini")):
+        service = ini.parent.name
+        config = Config(str(ini))
+        config.attributes["database_url"] = service_url(service, database=name)
+        command.upgrade(config, "head")
+
+
+def destroy_database(name: str) -> None:
+    asyncio.run(drop_database(name))
+
+
+async def truncate_schema(database: str, schema: str) -> None:
+    """Empty every table of a schema (all but Alembic's), restarting identities."""
+    conn = await asyncpg.connect(admin_url(), database=database)
+    try:
+        tables = await conn.fetch(
+            "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) AS name"
+            " FROM pg_tables WHERE schemaname = $1::text AND tablename <> 'alembic_version'",
+            schema,
+        )
+        if tables:
+            names = ", ".join(t["name"] for t in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@contextmanager
+def count_statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
+    """Record every SQL statement the engine runs inside the block (for N+1 checks)."""
+    counter = StatementCounter()
+
+    def record(*args: Any) -> None:
+        counter.statements.append(args[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield counter
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for an access token."""
+    return {"Authorization": f"Bearer {token}"}
