@@ -15,9 +15,11 @@ from shared.testing import create_database, destroy_database, new_database_name
 @pytest.fixture(scope="session")
 def test_database() -> Iterator[str]:
     name = new_database_name()
-    create_database(name)
-    yield name
-    destroy_database(name)
+    try:
+        create_database(name)
+        yield name
+    finally:
+        destroy_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,148 @@
+"""POST /api/auth/login/ and its brute-force limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import update
+
+from shared.testing import bearer
+from users.db.tables import User
+from users.domain.passwords import PasswordHasher
+
+PASSWORD = "correct horse battery"
+
+
+async def test_login_returns_a_token_pair(client: httpx.AsyncClient, register: Any) -> None:
+    await register()
+    response = await client.post(
+        "/api/auth/login/", json={"email": "ALICE@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access", "refresh", "token_type", "expires_in"}
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 900
+    me = await client.get("/api/users/me/", headers=bearer(body["access"]))
+    assert me.status_code == 200
+    assert me.json()["email"] == "alice@example.com"
+
+
+async def test_wrong_password_and_unknown_email_answer_alike(
+    client: httpx.AsyncClient, register: Any
+) -> None:
+    await register()
+    wrong_password = await client.post(
+        "/api/auth/login/", json={"email": "alice@example.com", "password": "not the password"}
+    )
+    unknown_email = await client.post(
+        "/api/auth/login/", json={"email": "nobody@example.com", "password": "not the password"}
+    )
+    assert wrong_password.status_code == unknown_email.status_code == 401
+    strip = {"request_id"}
+    assert {k: v for k, v in wrong_password.json().items() if k not in strip} == {
+        k: v for k, v in unknown_email.json().items() if k not in strip
+    }
+
+
+async def test_unknown_email_still_costs_one_bcrypt_verify(
+    client: httpx.AsyncClient, register: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Comparable timing: both failure paths run exactly one real bcrypt verification."""
+    await register()
+    verified: list[bool] = []
+    real_verify = PasswordHasher.verify
+
+    async def counting_verify(self: PasswordHasher, password: str, hashed: str | None) -> Any:
+        verified.append(hashed is None)
+        return await real_verify(self, password, hashed)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting_verify)
+    await client.post("/api/auth/login/", json={"email": "alice@example.com", "password": "nope!!!!"})
+    await client.post("/api/auth/login/", json={"email": "bob@example.com", "password": "nope!!!!"})
+    assert verified == [False, True]
+
+
+async def test_inactive_user_cannot_log_in(
+    client: httpx.AsyncClient, app: FastAPI, register: Any
+) -> None:
+    user = await register()
+    async with app.state.engine.begin() as conn:
+        await conn.execute(update(User).where(User.id == user["id"]).values(is_active=False))
+    response = await client.post(
+        "/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"email": "alice@example.com"}, {"email": 1, "password": 2}, {"password": PASSWORD}],
+)
+async def test_invalid_login_body_is_422(client: httpx.AsyncClient, payload: object) -> None:
+    response = await client.post("/api/auth/login/", json=payload)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_repeated_failures_lock_the_account_with_retry_after(
+    client: httpx.AsyncClient, register: Any
+) -> None:
+    await register()
+    for _ in range(5):
+        response = await client.post(
+            "/api/auth/login/", json={"email": "alice@example.com", "password": "wrong password"}
+        )
+        assert response.status_code == 401
+    # Locked now, even with the right password.
+    response = await client.post(
+        "/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 429
+    assert response.headers["content-type"] == "application/problem+json"
+    assert 0 < int(response.headers["Retry-After"]) <= 900
+    # Another account from elsewhere is unaffected by the account lock.
+    await register("bob@example.com")
+    other = await client.post(
+        "/api/auth/login/", json={"email": "bob@example.com", "password": PASSWORD}
+    )
+    assert other.status_code == 200
+
+
+class TestAddressLimit:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"login_max_failures_per_address": 3}
+
+    async def test_repeated_failures_from_one_address_are_throttled(
+        self, client: httpx.AsyncClient, register: Any
+    ) -> None:
+        await register()
+        for i in range(3):
+            response = await client.post(
+                "/api/auth/login/", json={"email": f"guess{i}@example.com", "password": "whatever1"}
+            )
+            assert response.status_code == 401
+        response = await client.post(
+            "/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD}
+        )
+        assert response.status_code == 429
+        assert int(response.headers["Retry-After"]) > 0
+
+
+async def test_success_resets_the_account_counter(client: httpx.AsyncClient, register: Any) -> None:
+    await register()
+    for _ in range(3):
+        await client.post(
+            "/api/auth/login/", json={"email": "alice@example.com", "password": "wrong password"}
+        )
+    ok = await client.post("/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD})
+    assert ok.status_code == 200
+    for _ in range(3):
+        response = await client.post(
+            "/api/auth/login/", json={"email": "alice@example.com", "password": "wrong password"}
+        )
+        assert response.status_code == 401
