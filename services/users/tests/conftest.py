@@ -79,7 +79,11 @@ def register(client: httpx.AsyncClient) -> Register:
     ) -> dict[str, Any]:
         response = await client.post(
             "/api/auth/register/",
-            json={"email": email, "username": username or email.split("@")[0], "password": password},
+            json={
+                "email": email,
+                "username": username or email.split("@")[0],
+                "password": password,
+            },
         )
         assert response.status_code == 201, response.text
         body: dict[str, Any] = response.json()
@@ -91,7 +95,9 @@ def register(client: httpx.AsyncClient) -> Register:
 @pytest.fixture
 def login(client: httpx.AsyncClient) -> Login:
     async def login(email: str = "alice@example.com", password: str = PASSWORD) -> dict[str, Any]:
-        response = await client.post("/api/auth/login/", json={"email": email, "password": password})
+        response = await client.post(
+            "/api/auth/login/", json={"email": email, "password": password}
+        )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body

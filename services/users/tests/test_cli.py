@@ -34,11 +34,15 @@ def run_cli(settings: UsersSettings, *args: str) -> subprocess.CompletedProcess[
 async def test_create_staff_creates_then_updates(
     app: FastAPI, client: httpx.AsyncClient, settings: UsersSettings
 ) -> None:
-    created = run_cli(settings, "create-staff", "--email", "Boss@Example.com", "--password", "first pass 1")
+    created = run_cli(
+        settings, "create-staff", "--email", "Boss@Example.com", "--password", "first pass 1"
+    )
     assert created.returncode == 0, created.stderr
     assert "created staff account boss@example.com" in created.stdout
 
-    updated = run_cli(settings, "create-staff", "--email", "boss@example.com", "--password", "second pass 2")
+    updated = run_cli(
+        settings, "create-staff", "--email", "boss@example.com", "--password", "second pass 2"
+    )
     assert updated.returncode == 0, updated.stderr
     assert "updated" in updated.stdout
 
@@ -61,13 +65,21 @@ def test_generate_keys_writes_once(tmp_path: Path, settings: UsersSettings) -> N
     key = tmp_path / "k" / "jwt.pem"
     env = {**os.environ, "USERS_JWT_PRIVATE_KEY_FILE": str(key)}
     first = subprocess.run(
-        [sys.executable, "-m", "users.cli", "generate-keys"], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "users.cli", "generate-keys"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "wrote" in first.stdout
     assert key.stat().st_mode & 0o777 == 0o600
     content = key.read_text()
     second = subprocess.run(
-        [sys.executable, "-m", "users.cli", "generate-keys"], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "users.cli", "generate-keys"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "kept" in second.stdout
     assert key.read_text() == content

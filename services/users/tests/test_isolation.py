@@ -31,7 +31,9 @@ async def catalog_table(test_database: str) -> AsyncIterator[str]:
         await conn.close()
 
 
-async def test_users_role_cannot_read_another_schema(test_database: str, catalog_table: str) -> None:
+async def test_users_role_cannot_read_another_schema(
+    test_database: str, catalog_table: str
+) -> None:
     conn = await connect_as("users", test_database)
     try:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):

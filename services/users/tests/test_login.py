@@ -61,7 +61,9 @@ async def test_unknown_email_still_costs_one_bcrypt_verify(
         return await real_verify(self, password, hashed)
 
     monkeypatch.setattr(PasswordHasher, "verify", counting_verify)
-    await client.post("/api/auth/login/", json={"email": "alice@example.com", "password": "nope!!!!"})
+    await client.post(
+        "/api/auth/login/", json={"email": "alice@example.com", "password": "nope!!!!"}
+    )
     await client.post("/api/auth/login/", json={"email": "bob@example.com", "password": "nope!!!!"})
     assert verified == [False, True]
 
@@ -139,7 +141,9 @@ async def test_success_resets_the_account_counter(client: httpx.AsyncClient, reg
         await client.post(
             "/api/auth/login/", json={"email": "alice@example.com", "password": "wrong password"}
         )
-    ok = await client.post("/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD})
+    ok = await client.post(
+        "/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD}
+    )
     assert ok.status_code == 200
     for _ in range(3):
         response = await client.post(

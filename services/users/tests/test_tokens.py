@@ -77,14 +77,18 @@ async def test_jwks_publishes_the_key_that_signs_tokens(
 
 async def test_missing_or_malformed_authorization_is_401(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/users/me/")).status_code == 401
-    assert (await client.get("/api/users/me/", headers={"Authorization": "Basic abc"})).status_code == 401
+    assert (
+        await client.get("/api/users/me/", headers={"Authorization": "Basic abc"})
+    ).status_code == 401
     await assert_rejected(client, "not-a-jwt")
     await assert_rejected(client, "a.b.c")
 
 
 async def test_alg_none_is_rejected(client: httpx.AsyncClient, tokens: dict[str, Any]) -> None:
     kid = signing_keys(client).kid
-    token = f"{b64({'alg': 'none', 'typ': 'JWT', 'kid': kid})}.{b64(claims_for(tokens['user_id']))}."
+    token = (
+        f"{b64({'alg': 'none', 'typ': 'JWT', 'kid': kid})}.{b64(claims_for(tokens['user_id']))}."
+    )
     await assert_rejected(client, token)
 
 
@@ -108,7 +112,9 @@ async def test_token_signed_by_another_key_is_rejected(
     generate_private_key(tmp_path / "other.pem")
     other_pem = (tmp_path / "other.pem").read_text()
     kid = signing_keys(client).kid
-    forged = jwt.encode(claims_for(tokens["user_id"]), other_pem, algorithm="RS256", headers={"kid": kid})
+    forged = jwt.encode(
+        claims_for(tokens["user_id"]), other_pem, algorithm="RS256", headers={"kid": kid}
+    )
     await assert_rejected(client, forged)
     unknown_kid = jwt.encode(
         claims_for(tokens["user_id"]), other_pem, algorithm="RS256", headers={"kid": "other"}

@@ -34,7 +34,9 @@ async def test_users_can_see_themselves_but_not_others(
     alice = await register()
     bob = await register("bob@example.com")
     access = (await login())["access"]
-    assert (await client.get(f"/api/users/{alice['id']}/", headers=bearer(access))).status_code == 200
+    assert (
+        await client.get(f"/api/users/{alice['id']}/", headers=bearer(access))
+    ).status_code == 200
     other = await client.get(f"/api/users/{bob['id']}/", headers=bearer(access))
     assert other.status_code == 404
     assert "bob" not in other.text
@@ -112,7 +114,9 @@ async def test_user_list_pages_forward_and_back(
     assert first.json()["previous"] is None
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=x", "cursor=garbage", "cursor=e30"])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=101", "limit=x", "cursor=garbage", "cursor=e30"]
+)
 async def test_bad_paging_parameters_are_422(
     client: httpx.AsyncClient, register: Any, login: Any, promote_to_staff: Any, query: str
 ) -> None:

@@ -71,9 +71,10 @@ class JwksKeySource:
         if kid in self._keys and now - self._fetched_at < self._ttl:
             return self._keys[kid]
         async with self._lock:
-            if kid not in self._keys or time.monotonic() - self._fetched_at >= self._ttl:
-                if time.monotonic() - self._fetched_at >= self._min_refetch:
-                    await self._refresh()
+            age = time.monotonic() - self._fetched_at
+            stale = kid not in self._keys or age >= self._ttl
+            if stale and age >= self._min_refetch:
+                await self._refresh()
         return self._keys.get(kid)
 
     async def _refresh(self) -> None:

@@ -10,6 +10,7 @@ the only code that runs as a PostgreSQL superuser; migrations run as the service
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import os
 from collections.abc import Iterable
@@ -45,10 +46,10 @@ async def _ensure_role(conn: asyncpg.Connection, service: str) -> None:
     role = role_name(service)
     exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
     if not exists:
-        try:
-            await conn.execute(await conn.fetchval("SELECT format('CREATE ROLE %I', $1::text)", role))
-        except asyncpg.DuplicateObjectError:
-            pass  # another bootstrap (a parallel test run) created it first
+        statement = await conn.fetchval("SELECT format('CREATE ROLE %I', $1::text)", role)
+        # Another bootstrap (a parallel test run) may create it first.
+        with contextlib.suppress(asyncpg.DuplicateObjectError):
+            await conn.execute(statement)
     statement = await conn.fetchval(
         "SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L',"
         " $1::text, $2::text)",
@@ -65,10 +66,8 @@ async def bootstrap(database: str, services: Iterable[str] = SERVICES) -> None:
     try:
         if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
             quoted = await admin.fetchval("SELECT quote_ident($1::text)", database)
-            try:
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
                 await admin.execute(f"CREATE DATABASE {quoted}")
-            except asyncpg.DuplicateDatabaseError:
-                pass
         for service in services:
             await _ensure_role(admin, service)
     finally:

@@ -172,9 +172,7 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
     slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
-    return problem_response(
-        request, exc.status_code, slug=slug, detail=detail, headers=exc.headers
-    )
+    return problem_response(request, exc.status_code, slug=slug, detail=detail, headers=exc.headers)
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:

@@ -20,11 +20,13 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from fastapi import Query, Request
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, literal, tuple_
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import Unprocessable
 
 T = TypeVar("T")
+KeyColumn = ColumnElement[Any] | QueryableAttribute[Any]
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 
@@ -75,7 +77,7 @@ def encode_cursor(cursor: Cursor) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(token: str, columns: Sequence[ColumnElement[Any]]) -> Cursor:
+def decode_cursor(token: str, columns: Sequence[KeyColumn]) -> Cursor:
     try:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         values, direction = raw["k"], raw["d"]
@@ -91,7 +93,7 @@ async def keyset_page(
     session: AsyncSession,
     stmt: Select[Any],
     *,
-    key_columns: Sequence[ColumnElement[Any]],
+    key_columns: Sequence[KeyColumn],
     key_of: Callable[[Any], tuple[Any, ...]],
     params: PageParams,
     request: Request,

@@ -1,7 +1,7 @@
 """Operator commands of the users service.
 
-    python -m users.cli generate-keys                       # dev signing key, if missing
-    python -m users.cli create-staff --email a@b.c --password ...   # `make staff`
+python -m users.cli generate-keys                       # dev signing key, if missing
+python -m users.cli create-staff --email a@b.c --password ...   # `make staff`
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ async def _create_staff(settings: UsersSettings, email: str, password: str, user
             user, created = await save_staff(
                 session, hasher, email=email, password=password, username=username
             )
-            return f"{'created' if created else 'updated'} staff account {user.email} (id {user.id})"
+            return (
+                f"{'created' if created else 'updated'} staff account {user.email} (id {user.id})"
+            )
     finally:
         await engine.dispose()
 

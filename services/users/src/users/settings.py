@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.dbadmin import service_url
@@ -18,7 +18,7 @@ class UsersSettings(ServiceSettings):
     # PEM file of the RSA key that signs access tokens; `make run` generates a dev key.
     jwt_private_key_file: Path = Path("var/keys/jwt-private.pem")
     # Public keys of retired signing keys, still published until their tokens expire.
-    jwt_previous_public_key_files: list[Path] = []
+    jwt_previous_public_key_files: list[Path] = Field(default_factory=list)
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     bcrypt_rounds: int = 12

@@ -35,7 +35,7 @@ class RefreshRequest(BaseModel):
 class TokenPairResponse(BaseModel):
     access: str
     refresh: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (a scheme name)
     expires_in: int = Field(description="Seconds until the access token expires.")
 
 

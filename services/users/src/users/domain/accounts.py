@@ -75,7 +75,9 @@ async def register(
     )
     if user is None:
         taken = await users.taken_fields(session, email=email, username=username)
-        raise Conflict(f"That {' and '.join(taken) or 'account'} is already registered.", taken=taken)
+        raise Conflict(
+            f"That {' and '.join(taken) or 'account'} is already registered.", taken=taken
+        )
     return user
 
 
@@ -99,7 +101,9 @@ async def _issue_pair(
         now=now,
         ttl=timedelta(seconds=ctx.settings.access_token_ttl_seconds),
     )
-    return TokenPair(access=access, refresh=refresh, expires_in=ctx.settings.access_token_ttl_seconds)
+    return TokenPair(
+        access=access, refresh=refresh, expires_in=ctx.settings.access_token_ttl_seconds
+    )
 
 
 async def login(

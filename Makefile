@@ -1,0 +1,56 @@
+# Highload Shop: the commands. `make run` starts the shop, `make test` tests it.
+
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := 3.11
+UV ?= uv
+PYTHON := .venv/bin/python
+SERVICES_WITH_MIGRATIONS := $(patsubst services/%/alembic.ini,%,$(wildcard services/*/alembic.ini))
+
+.PHONY: help install keys migrate run test lint fmt staff clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install:  ## install every package of the workspace from the lock file
+	@scripts/ensure-uv.sh
+	@$(UV) sync --all-packages --locked --quiet
+
+keys: install  ## generate the dev key that signs access tokens (once; never committed)
+	@$(PYTHON) -m users.cli generate-keys
+
+migrate: install  ## create the database, schemas and roles, then run every service's migrations
+	@$(PYTHON) -m shared.dbadmin bootstrap
+	@for service in $(SERVICES_WITH_MIGRATIONS); do \
+		echo "migrating $$service"; \
+		(cd services/$$service && ../../.venv/bin/alembic upgrade head) || exit 1; \
+	done
+
+run: install  ## run the whole shop locally behind nginx on http://127.0.0.1:8080 (Ctrl-C stops it)
+	@scripts/ensure-nginx.sh
+	@$(PYTHON) scripts/stack.py check
+	@$(MAKE) --no-print-directory keys migrate
+	@$(PYTHON) scripts/stack.py render
+	@exec .venv/bin/honcho -f var/Procfile -d . start
+
+test: install  ## run every test against the real PostgreSQL, Redis and nginx
+	@scripts/ensure-nginx.sh
+	@$(PYTHON) scripts/stack.py check
+	@.venv/bin/pytest $(PYTEST_ARGS)
+
+lint:  ## ruff (lint + format check) and mypy (strict)
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+	@.venv/bin/mypy shared/src services/users/src
+
+fmt:  ## format and autofix
+	@.venv/bin/ruff format .
+	@.venv/bin/ruff check --fix .
+
+staff: keys  ## create or update a staff account: make staff EMAIL=... PASSWORD=...
+	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make staff EMAIL=you@example.com PASSWORD=..." >&2; exit 2; }
+	@$(MAKE) --no-print-directory migrate >/dev/null
+	@$(PYTHON) -m users.cli create-staff --email "$(EMAIL)" --password "$(PASSWORD)"
+
+clean:  ## remove generated files (keys, rendered configs, caches)
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

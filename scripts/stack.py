@@ -1,0 +1,112 @@
+"""The local stack behind `make run`: check PostgreSQL and Redis, render the nginx
+config and a Procfile for the wanted number of replicas (stdlib only).
+
+    python scripts/stack.py check
+    python scripts/stack.py render        # REPLICAS=2, USERS_REPLICAS=3, GATEWAY_PORT=8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+VAR = ROOT / "var"
+
+# name -> (first port, ASGI app factory); replica i listens on first port + i.
+SERVICES: dict[str, tuple[int, str]] = {
+    "users": (8100, "users.main:create_app"),
+}
+
+
+def replicas(service: str) -> int:
+    value = os.environ.get(f"{service.upper()}_REPLICAS") or os.environ.get("REPLICAS") or "1"
+    if not value.isdigit() or not 1 <= int(value) <= 16:
+        raise SystemExit(f"{service.upper()}_REPLICAS / REPLICAS must be 1..16, not {value!r}")
+    return int(value)
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def check() -> None:
+    problems = []
+    pg = urlparse(os.environ.get("SHOP_DB_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/"))
+    pg_host, pg_port = pg.hostname or "127.0.0.1", pg.port or 5432
+    if not _reachable(pg_host, pg_port):
+        problems.append(
+            f"PostgreSQL is not reachable at {pg_host}:{pg_port}.\n"
+            "  Start it (Debian: `pg_ctlcluster 15 main start`), or point SHOP_DB_ADMIN_URL\n"
+            "  at a superuser connection, e.g. postgresql://postgres@db.example:5432/postgres"
+        )
+    redis = urlparse(os.environ.get("USERS_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    redis_host, redis_port = redis.hostname or "127.0.0.1", redis.port or 6379
+    if not _reachable(redis_host, redis_port):
+        problems.append(
+            f"Redis is not reachable at {redis_host}:{redis_port}.\n"
+            "  Start it (`redis-server --daemonize yes`), or set USERS_REDIS_URL."
+        )
+    if shutil.which("nginx") is None:
+        problems.append(
+            "nginx is not installed. As root, `make run` installs it with apt-get;\n"
+            "  otherwise install it yourself (`sudo apt-get install nginx`)."
+        )
+    if problems:
+        print("The local stack cannot start:\n\n- " + "\n- ".join(problems), file=sys.stderr)
+        raise SystemExit(1)
+
+
+def render() -> None:
+    listen = os.environ.get("GATEWAY_LISTEN", "127.0.0.1:" + os.environ.get("GATEWAY_PORT", "8080"))
+    upstreams = []
+    procfile = []
+    for service, (first_port, app) in SERVICES.items():
+        ports = [first_port + i for i in range(replicas(service))]
+        upstreams.append(f"{service}=" + ",".join(f"127.0.0.1:{p}" for p in ports))
+        for i, port in enumerate(ports, start=1):
+            procfile.append(
+                f"{service}-{i}: env {service.upper()}_REPLICA_NAME={service}-{i} "
+                f"{sys.executable} -m uvicorn {app} --factory --host 127.0.0.1 --port {port} "
+                "--proxy-headers --forwarded-allow-ips 127.0.0.1 --no-access-log"
+            )
+    nginx_dir = VAR / "nginx"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "deploy/nginx/render.py"),
+            "--out",
+            str(nginx_dir),
+            "--listen",
+            listen,
+            *(arg for spec in upstreams for arg in ("--upstream", spec)),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    nginx = shutil.which("nginx") or "nginx"
+    procfile.append(f"nginx: {nginx} -p {nginx_dir} -c {nginx_dir}/nginx.conf -g 'daemon off;'")
+    (VAR / "Procfile").write_text("\n".join(procfile) + "\n")
+    print(f"gateway on http://{listen}  ({', '.join(upstreams)})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["check", "render"])
+    args = parser.parse_args()
+    VAR.mkdir(exist_ok=True)
+    {"check": check, "render": render}[args.command]()
+
+
+if __name__ == "__main__":
+    main()
