@@ -4,11 +4,14 @@ migrations applied to it) and a Redis database for tests."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
+from shared.dbadmin import service_url
 from shared.testing import create_database, destroy_database, new_database_name
 
 
@@ -35,3 +38,51 @@ def jwt_private_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("keys") / "jwt-private.pem"
     generate_private_key(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def mint_token(jwt_private_key_file: Path) -> Callable[..., str]:
+    """Access tokens signed with the test key, exactly as the users service signs them."""
+    from users.domain.tokens import issue_access_token
+    from users.keys import load_signing_keys
+    from users.settings import UsersSettings
+
+    settings = UsersSettings(jwt_private_key_file=jwt_private_key_file)
+    keys = load_signing_keys(settings)
+
+    def mint(user_id: int, *, staff: bool = False) -> str:
+        return issue_access_token(
+            user_id=user_id,
+            is_staff=staff,
+            keys=keys,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            now=datetime.now(UTC),
+            ttl=timedelta(minutes=15),
+        )
+
+    return mint
+
+
+@pytest.fixture
+async def users_jwks_client(
+    test_database: str, redis_url: str, jwt_private_key_file: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client bound to a real, in-process users service: other services fetch
+    its JWKS through it, as they fetch it over the network in production."""
+    from users.main import create_app
+    from users.settings import UsersSettings
+
+    app = create_app(
+        UsersSettings(
+            environment="test",
+            database_url=service_url("users", database=test_database),
+            redis_url=redis_url,
+            jwt_private_key_file=jwt_private_key_file,
+            log_json=False,
+        )
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://users") as client:
+            yield client

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import httpx
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -14,6 +15,7 @@ from fastapi.routing import APIRoute
 from shared.auth import JwksKeySource, TokenVerifier
 from shared.db import create_engine, create_sessionmaker
 from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
+from shared.events.envelope import EventCatalog, export_json_schemas
 from shared.health import router as health_router
 from shared.logs import AccessLogMiddleware, configure_logging
 from shared.metrics import install_metrics
@@ -39,7 +41,9 @@ def _request_id_is_safe(value: str) -> bool:
     return 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value)
 
 
-def _problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+def _problem_openapi(
+    app: FastAPI, events: Sequence[EventCatalog] = ()
+) -> Callable[[], dict[str, Any]]:
     """OpenAPI where validation errors are documented as problem+json, like every error."""
 
     def openapi() -> dict[str, Any]:
@@ -63,6 +67,9 @@ def _problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
                             PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
                         },
                     }
+        if events:
+            # The events this service publishes, for the gateway's merged document.
+            schema["x-events"] = export_json_schemas(events)["events"]
         app.openapi_schema = schema
         return schema
 
@@ -78,11 +85,16 @@ def create_service_app(
     routers: Sequence[APIRouter],
     token_verifier: Callable[[FastAPI], TokenVerifier] | None = None,
     lifespan: ServiceLifespan | None = None,
+    jwks_client: httpx.AsyncClient | None = None,
+    events: Sequence[EventCatalog] = (),
 ) -> FastAPI:
     """A service app: engine, Redis and token verifier on `app.state`, owned by the lifespan.
 
     `token_verifier` builds the verifier once the app exists (the users service verifies
-    with its own keys); by default keys come from the users service's JWKS.
+    with its own keys); by default keys come from the users service's JWKS, fetched with
+    `jwks_client` when given (tests pass one bound to an in-process users app).
+    `events` are the catalogs of events the service publishes; their JSON Schemas go into
+    its OpenAPI document as `x-events`, which the gateway lists for integrators.
     """
 
     @asynccontextmanager
@@ -96,7 +108,7 @@ def create_service_app(
         if token_verifier is not None:
             app.state.token_verifier = token_verifier(app)
         else:
-            jwks = JwksKeySource(settings.jwks_url)
+            jwks = JwksKeySource(settings.jwks_url, client=jwks_client)
             app.state.token_verifier = TokenVerifier(
                 jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience
             )
@@ -125,7 +137,7 @@ def create_service_app(
     app.include_router(health_router)
     install_error_handlers(app)
     install_metrics(app)
-    app.openapi = _problem_openapi(app)  # type: ignore[method-assign]
+    app.openapi = _problem_openapi(app, events)  # type: ignore[method-assign]
 
     # Added innermost first: the request id wraps everything, so every log line has it.
     app.add_middleware(TrailingSlashMiddleware)

@@ -59,6 +59,7 @@ class JwksKeySource:
         min_refetch_seconds: float = 5.0,
     ) -> None:
         self.url = url
+        self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=3.0)
         self._ttl = ttl_seconds
         self._min_refetch = min_refetch_seconds
@@ -88,7 +89,8 @@ class JwksKeySource:
         self._keys = {k["kid"]: k for k in keys if k.get("kid") and k.get("kty") == "RSA"}
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._owns_client:
+            await self._client.aclose()
 
 
 class TokenVerifier:

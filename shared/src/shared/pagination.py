@@ -20,8 +20,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from fastapi import Query, Request
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, literal, tuple_
-from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from shared.errors import Unprocessable
 
@@ -98,10 +98,13 @@ async def keyset_page(
     params: PageParams,
     request: Request,
     descending: bool = False,
+    scalars: bool = True,
 ) -> tuple[list[Any], str | None, str | None]:
     """One page of `stmt` ordered by `key_columns` (unique together), plus next/previous URLs.
 
-    Runs exactly one SQL statement.
+    Rows are the first column of each result row (`scalars`), or whole rows when the
+    statement selects several things (an entity and a computed rank). Runs exactly one
+    SQL statement.
     """
     cursor = decode_cursor(params.cursor, key_columns) if params.cursor else None
     backwards = cursor is not None and cursor.direction == "prev"
@@ -114,7 +117,8 @@ async def keyset_page(
         )
         stmt = stmt.where(key > bound if ascending else key < bound)
     order = [c.asc() if ascending else c.desc() for c in key_columns]
-    rows = list((await session.execute(stmt.order_by(*order).limit(params.limit + 1))).scalars())
+    result = await session.execute(stmt.order_by(*order).limit(params.limit + 1))
+    rows = list(result.scalars() if scalars else result.all())
     has_more = len(rows) > params.limit
     rows = rows[: params.limit]
     if backwards:

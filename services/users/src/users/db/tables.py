@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -26,6 +27,9 @@ SCHEMA = "users"
 
 class Base(DeclarativeBase):
     metadata = service_metadata(SCHEMA)
+    # Fetch server-made values (timestamps, identities) with RETURNING on flush, so
+    # nothing is lazily reloaded later, which async sessions cannot do.
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
 
 
 class User(Base):

@@ -1,0 +1,1 @@
+"""Catalog service: categories, products, full-text search, reviews, stock reservations."""

@@ -1,0 +1,1 @@
+"""HTTP layer of the catalog service: thin routers over `catalog.domain`."""

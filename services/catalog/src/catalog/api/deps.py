@@ -1,0 +1,17 @@
+"""Dependencies of the catalog routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from catalog.db.cache import ProductCache
+
+
+def _cache(request: Request) -> ProductCache:
+    cache: ProductCache = request.app.state.product_cache
+    return cache
+
+
+Cache = Annotated[ProductCache, Depends(_cache)]

@@ -1,0 +1,129 @@
+"""`/api/products/`: the product list (filters, search, ordering, cursor pages) and
+details, served from the cache with ETags. Staff write."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.api.deps import Cache
+from catalog.api.http_cache import conditional_json
+from catalog.api.schemas import Id, ProductIn, ProductOut, ProductPatch
+from catalog.db import products as repo
+from catalog.db.products import Ordering, ProductFilter
+from catalog.domain import products
+from shared.auth import StaffUser
+from shared.db import DbSession
+from shared.errors import NotFound, Unprocessable, problem_responses
+from shared.pagination import Page, PageParams, keyset_page, page_params
+
+router = APIRouter(prefix="/api/products", tags=["products"])
+ProductId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Price = Annotated[Decimal | None, Query(ge=0, max_digits=12, decimal_places=2)]
+
+
+async def _page(
+    session: AsyncSession, request: Request, f: ProductFilter, page: PageParams
+) -> Page[ProductOut]:
+    query = repo.list_query(f)
+    rows, next_url, previous_url = await keyset_page(
+        session,
+        query.stmt,
+        key_columns=query.key_columns,
+        key_of=query.key_of,
+        params=page,
+        request=request,
+        descending=query.descending,
+        scalars=query.scalars,
+    )
+    items = rows if query.scalars else [row.Product for row in rows]
+    return Page(results=[ProductOut.of(p) for p in items], next=next_url, previous=previous_url)
+
+
+@router.get("/", response_model=Page[ProductOut], responses=problem_responses(422))
+async def list_products(
+    request: Request,
+    session: DbSession,
+    cache: Cache,
+    page: Annotated[PageParams, Depends(page_params)],
+    category: Annotated[Id | None, Query(description="This category and all below it.")] = None,
+    search: Annotated[
+        str | None, Query(max_length=200, description="Full-text search in name and description.")
+    ] = None,
+    min_price: Price = None,
+    max_price: Price = None,
+    in_stock: bool | None = None,
+    ordering: Annotated[
+        Ordering | None,
+        Query(description="Default: most relevant first when searching, else newest."),
+    ] = None,
+) -> Response:
+    """Products in the shop. Pages are cached briefly; a write shows in the next read."""
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise Unprocessable("min_price must not exceed max_price.", loc=("query", "min_price"))
+    search = (search or "").strip() or None
+    f = ProductFilter(
+        category_id=category,
+        search=search,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        ordering=ordering,
+    )
+
+    async def compute() -> str:
+        return (await _page(session, request, f, page)).model_dump_json()
+
+    # The URL is part of the key: next/previous links name the host the client used.
+    key = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?" + "&".join(
+        sorted(f"{k}={v}" for k, v in request.query_params.multi_items())
+    )
+    return conditional_json(request, await cache.product_list(key, compute))
+
+
+@router.get("/{product_id}/", response_model=ProductOut, responses=problem_responses(404, 422))
+async def get_product(
+    product_id: ProductId, request: Request, session: DbSession, cache: Cache
+) -> Response:
+    async def compute() -> str | None:
+        product = await repo.get(session, product_id)
+        return None if product is None else ProductOut.of(product).model_dump_json()
+
+    body = await cache.product(product_id, compute)
+    if body is None:
+        raise NotFound("No such product.")
+    return conditional_json(request, body)
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED, responses=problem_responses(401, 403, 422))
+async def create_product(
+    body: ProductIn, _: StaffUser, session: DbSession, cache: Cache
+) -> ProductOut:
+    product = await products.create(session, cache, **body.model_dump())
+    return ProductOut.of(product)
+
+
+@router.patch("/{product_id}/", responses=problem_responses(401, 403, 404, 422))
+async def update_product(
+    product_id: ProductId, body: ProductPatch, _: StaffUser, session: DbSession, cache: Cache
+) -> ProductOut:
+    product = await products.update(
+        session, cache, product_id, **body.model_dump(exclude_unset=True)
+    )
+    return ProductOut.of(product)
+
+
+@router.delete(
+    "/{product_id}/",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404),
+)
+async def delete_product(
+    product_id: ProductId, _: StaffUser, session: DbSession, cache: Cache
+) -> Response:
+    """Take the product out of the shop (its reviews and order history stay)."""
+    await products.delete(session, cache, product_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

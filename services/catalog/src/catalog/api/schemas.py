@@ -1,0 +1,142 @@
+"""Request and response bodies of the catalog API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
+
+from catalog.db.tables import Product
+
+CENT = Decimal("0.01")
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=12, decimal_places=2, examples=["12000.99"]),
+]
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class CategoryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    parent_id: Id | None = None
+
+
+class CategoryPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    parent_id: Id | None = Field(default=None, description="null moves it to the top level.")
+
+
+class CategoryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    parent_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CategoryNode(BaseModel):
+    id: int
+    name: str
+    children: list[CategoryNode]
+
+
+class CategoryRef(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+
+
+class ProductIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: str = Field(default="", max_length=10_000)
+    price: Money
+    stock_quantity: int = Field(ge=0, le=2**31 - 1)
+    category_id: Id
+
+
+class ProductPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    price: Money | None = None
+    stock_quantity: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    category_id: Id | None = None
+
+
+class ProductOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    price: Decimal = Field(json_schema_extra={"type": "string", "format": "decimal"})
+    stock_quantity: int
+    in_stock: bool
+    category: CategoryRef
+    rating_avg: Decimal | None = Field(json_schema_extra={"type": ["string", "null"]})
+    review_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @field_serializer("price", "rating_avg")
+    def _two_places(self, value: Decimal | None) -> str | None:
+        return None if value is None else str(value.quantize(CENT))
+
+    @classmethod
+    def of(cls, product: Product) -> ProductOut:
+        average = None
+        if product.review_count:
+            average = (Decimal(product.rating_sum) / product.review_count).quantize(
+                CENT, rounding=ROUND_HALF_UP
+            )
+        return cls(
+            id=product.id,
+            name=product.name,
+            description=product.description,
+            price=product.price,
+            stock_quantity=product.stock_quantity,
+            in_stock=product.stock_quantity > 0,
+            category=CategoryRef.model_validate(product.category),
+            rating_avg=average,
+            review_count=product.review_count,
+            created_at=product.created_at,
+            updated_at=product.updated_at,
+        )
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: Id
+    rating: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=5_000)
+
+
+class ReviewPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: int | None = Field(default=None, ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=5_000)
+
+
+class ReviewOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    product_id: int
+    user_id: int
+    rating: int
+    comment: str
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,1 @@
+"""The catalog schema: tables and repositories."""

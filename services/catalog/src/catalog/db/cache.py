@@ -1,0 +1,121 @@
+"""Cache-aside for product pages and lists in Redis, with versioned keys.
+
+Every entry key ends in a generation number read from Redis in the same round trip as the
+entry. A write bumps the generation after its transaction commits, so the next read
+misses and sees the new data: no stale read after a write returns, and no race where a
+slow reader stores old data under the new key. Generations never expire (they are tiny);
+entries expire after a short TTL. Concurrent misses for one key are collapsed: within a
+process by a shared future, across replicas by a short Redis lock that others wait on.
+Any Redis failure degrades to reading the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+PREFIX = "catalog:cache"
+LIST_GENERATION = f"{PREFIX}:products:generation"
+
+# Returns {generation, entry}: the entry key is ARGV[1] .. generation.
+_READ = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+return {generation, redis.call('GET', ARGV[1] .. generation)}
+"""
+
+
+def _product_generation(product_id: int) -> str:
+    return f"{PREFIX}:product:{product_id}:generation"
+
+
+class ProductCache:
+    def __init__(self, redis: Redis, *, ttl_seconds: int, fill_wait_seconds: float) -> None:
+        self.redis = redis
+        self.ttl = ttl_seconds
+        self.fill_wait = fill_wait_seconds
+        self._read = redis.register_script(_READ)
+        self._inflight: dict[str, asyncio.Future[str]] = {}
+
+    async def product(
+        self, product_id: int, compute: Callable[[], Awaitable[str | None]]
+    ) -> str | None:
+        return await self._get(
+            _product_generation(product_id), f"{PREFIX}:product:{product_id}:v", compute
+        )
+
+    async def product_list(self, query: str, compute: Callable[[], Awaitable[str]]) -> str:
+        digest = hashlib.blake2b(query.encode(), digest_size=16).hexdigest()
+        body = await self._get(LIST_GENERATION, f"{PREFIX}:products:list:{digest}:v", compute)
+        assert body is not None
+        return body
+
+    async def invalidate(self, *product_ids: int) -> None:
+        """Make the next read of these products and of every list miss."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for product_id in product_ids:
+                    pipe.incr(_product_generation(product_id))
+                pipe.incr(LIST_GENERATION)
+                await pipe.execute()
+        except RedisError:
+            # Entries expire within the TTL; log loudly, it is the only staleness window.
+            log.exception("product cache invalidation failed")
+
+    async def _get(
+        self,
+        generation_key: str,
+        entry_prefix: str,
+        compute: Callable[[], Awaitable[str | None]],
+    ) -> str | None:
+        try:
+            generation, cached = await self._read(keys=[generation_key], args=[entry_prefix])
+        except RedisError:
+            log.warning("product cache unavailable; reading the database", exc_info=True)
+            return await compute()
+        if cached is not None:
+            return str(cached)
+        key = f"{entry_prefix}{generation}"
+        if key in self._inflight:
+            return await asyncio.shield(self._inflight[key])
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future  # type: ignore[assignment]
+        try:
+            body = await self._fill(key, compute)
+            future.set_result(body)
+            return body
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it twice
+            raise
+        finally:
+            del self._inflight[key]
+
+    async def _fill(self, key: str, compute: Callable[[], Awaitable[str | None]]) -> str | None:
+        lock = f"{key}:filling"
+        try:
+            leader = await self.redis.set(lock, "1", nx=True, px=int(self.fill_wait * 4000))
+            if not leader:
+                deadline = asyncio.get_running_loop().time() + self.fill_wait
+                while asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.02)
+                    cached = await self.redis.get(key)
+                    if cached is not None:
+                        return str(cached)
+        except RedisError:
+            return await compute()
+        body = await compute()
+        if body is not None:
+            try:
+                await self.redis.set(key, body, ex=self.ttl)
+                if leader:
+                    await self.redis.delete(lock)
+            except RedisError:
+                log.warning("could not fill the product cache", exc_info=True)
+        return body

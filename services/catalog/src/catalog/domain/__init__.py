@@ -1,0 +1,1 @@
+"""Catalog rules and use cases. No HTTP, no SQL: they orchestrate `catalog.db`."""
