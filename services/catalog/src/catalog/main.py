@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
 
-from catalog.api import categories, products, reviews
+from catalog.api import categories, products, reports, reviews
 from catalog.db.cache import ProductCache
+from catalog.db.reports import refresh_category_stats
 from catalog.settings import CatalogSettings
 from shared.app import create_service_app
+
+log = logging.getLogger(__name__)
+
+
+async def _refresh_periodically(app: FastAPI, every_seconds: float) -> None:
+    """Keep the category statistics report fresh, off the request path."""
+    while True:
+        try:
+            await refresh_category_stats(app.state.engine)
+        except Exception:
+            log.exception("refreshing category statistics failed; retrying next round")
+        await asyncio.sleep(every_seconds)
 
 
 def create_app(
@@ -26,14 +42,23 @@ def create_app(
             ttl_seconds=settings.cache_ttl_seconds,
             fill_wait_seconds=settings.cache_fill_wait_seconds,
         )
+        refresher = None
+        if settings.category_stats_refresh_seconds > 0:
+            refresher = asyncio.create_task(
+                _refresh_periodically(app, settings.category_stats_refresh_seconds)
+            )
         yield
+        if refresher is not None:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
 
     return create_service_app(
         name="catalog",
         title="Highload Shop: catalog",
         description="Categories, products with full-text search, reviews, stock.",
         settings=settings,
-        routers=[categories.router, products.router, reviews.router],
+        routers=[categories.router, products.router, reviews.router, reports.router],
         lifespan=lifespan,
         jwks_client=jwks_client,
     )

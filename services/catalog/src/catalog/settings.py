@@ -17,3 +17,5 @@ class CatalogSettings(ServiceSettings):
     cache_ttl_seconds: int = 30
     # How long other requests wait for the one that rebuilds a missing cache entry.
     cache_fill_wait_seconds: float = 0.5
+    # How often a replica recomputes the category statistics report; 0 turns it off.
+    category_stats_refresh_seconds: float = 60.0
