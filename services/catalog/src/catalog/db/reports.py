@@ -34,7 +34,7 @@ category_stats = Table(
 REFRESH_LOCK = 7_305_001
 
 
-def low_stock_query(threshold: int) -> Select[tuple[Product]]:
+def low_stock_query(threshold: int) -> Select[Product]:
     return select(Product).where(Product.deleted_at.is_(None), Product.stock_quantity <= threshold)
 
 

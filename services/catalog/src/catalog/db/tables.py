@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -39,7 +38,7 @@ class Base(DeclarativeBase):
     metadata = service_metadata(SCHEMA)
     # Fetch server-made values (timestamps, identities) with RETURNING on flush, so
     # nothing is lazily reloaded later, which async sessions cannot do.
-    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 (read once by the mapper)
 
 
 class Timestamps:
