@@ -7,7 +7,7 @@ UV ?= uv
 PYTHON := .venv/bin/python
 SERVICES_WITH_MIGRATIONS := $(patsubst services/%/alembic.ini,%,$(wildcard services/*/alembic.ini))
 
-.PHONY: help install keys migrate run test lint fmt staff clean
+.PHONY: help install keys migrate run test lint fmt staff compose clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,7 +26,7 @@ migrate: install  ## create the database, schemas and roles, then run every serv
 		(cd services/$$service && ../../.venv/bin/alembic upgrade head) || exit 1; \
 	done
 
-run: install  ## run the whole shop locally behind nginx on http://127.0.0.1:8080 (Ctrl-C stops it)
+run: install  ## run the whole shop behind nginx on http://127.0.0.1:8080, docs at /docs (Ctrl-C stops it)
 	@scripts/ensure-nginx.sh
 	@$(PYTHON) scripts/stack.py check
 	@$(MAKE) --no-print-directory keys migrate
@@ -35,13 +35,14 @@ run: install  ## run the whole shop locally behind nginx on http://127.0.0.1:808
 
 test: install  ## run every test against the real PostgreSQL, Redis and nginx
 	@scripts/ensure-nginx.sh
+	@scripts/ensure-test-tools.sh
 	@$(PYTHON) scripts/stack.py check
 	@.venv/bin/pytest $(PYTEST_ARGS)
 
 lint:  ## ruff (lint + format check) and mypy (strict)
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
-	@.venv/bin/mypy shared/src services/users/src
+	@MYPYPATH=gateway/src .venv/bin/mypy shared/src services/users/src gateway/src
 
 fmt:  ## format and autofix
 	@.venv/bin/ruff format .
@@ -51,6 +52,9 @@ staff: keys  ## create or update a staff account: make staff EMAIL=... PASSWORD=
 	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make staff EMAIL=you@example.com PASSWORD=..." >&2; exit 2; }
 	@$(MAKE) --no-print-directory migrate >/dev/null
 	@$(PYTHON) -m users.cli create-staff --email "$(EMAIL)" --password "$(PASSWORD)"
+
+compose: install  ## regenerate deploy/compose.yaml and observability/prometheus.yml from deploy/services.toml
+	@$(PYTHON) deploy/compose.py
 
 clean:  ## remove generated files (keys, rendered configs, caches)
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -2,13 +2,17 @@
 config and a Procfile for the wanted number of replicas (stdlib only).
 
     python scripts/stack.py check
-    python scripts/stack.py render        # REPLICAS=2, USERS_REPLICAS=3, GATEWAY_PORT=8080
+    python scripts/stack.py render    # REPLICAS=2, USERS_REPLICAS=3, GATEWAY_PORT=8080
+
+Every service of deploy/services.toml gets its replicas (uvicorn on first port + i),
+its workers, and its nginx locations; nginx listens on GATEWAY_LISTEN.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -18,11 +22,11 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
+sys.path.insert(0, str(ROOT / "deploy"))
 
-# name -> (first port, ASGI app factory); replica i listens on first port + i.
-SERVICES: dict[str, tuple[int, str]] = {
-    "users": (8100, "users.main:create_app"),
-}
+import registry  # noqa: E402  (deploy/registry.py, stdlib only)
+
+DEFAULT_CORS_ORIGINS = "http://localhost:5173,http://127.0.0.1:5173"
 
 
 def replicas(service: str) -> int:
@@ -57,7 +61,7 @@ def check() -> None:
             f"Redis is not reachable at {redis_host}:{redis_port}.\n"
             "  Start it (`redis-server --daemonize yes`), or set USERS_REDIS_URL."
         )
-    if shutil.which("nginx") is None:
+    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
         problems.append(
             "nginx is not installed. As root, `make run` installs it with apt-get;\n"
             "  otherwise install it yourself (`sudo apt-get install nginx`)."
@@ -67,20 +71,43 @@ def check() -> None:
         raise SystemExit(1)
 
 
+def uvicorn_command(app: str, port: int, *, python: str = sys.executable) -> list[str]:
+    return [
+        python,
+        "-m",
+        "uvicorn",
+        app,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--proxy-headers",
+        "--forwarded-allow-ips",
+        "127.0.0.1",
+        "--no-access-log",
+    ]
+
+
 def render() -> None:
     listen = os.environ.get("GATEWAY_LISTEN", "127.0.0.1:" + os.environ.get("GATEWAY_PORT", "8080"))
-    upstreams = []
+    services = registry.load()
+    ports = {s.name: s.ports(replicas(s.name)) for s in services}
+    urls = {name: [f"http://127.0.0.1:{p}" for p in found] for name, found in ports.items()}
+    gateway_services = registry.gateway_services_json(services, urls)
     procfile = []
-    for service, (first_port, app) in SERVICES.items():
-        ports = [first_port + i for i in range(replicas(service))]
-        upstreams.append(f"{service}=" + ",".join(f"127.0.0.1:{p}" for p in ports))
-        for i, port in enumerate(ports, start=1):
-            procfile.append(
-                f"{service}-{i}: env {service.upper()}_REPLICA_NAME={service}-{i} "
-                f"{sys.executable} -m uvicorn {app} --factory --host 127.0.0.1 --port {port} "
-                "--proxy-headers --forwarded-allow-ips 127.0.0.1 --no-access-log"
-            )
+    for service in services:
+        env = []
+        if service.name == "gateway":
+            env.append(f"GATEWAY_SERVICES={shlex.quote(gateway_services)}")
+        for i, port in enumerate(ports[service.name], start=1):
+            replica_env = [f"{service.env_prefix}REPLICA_NAME={service.name}-{i}", *env]
+            command = shlex.join(uvicorn_command(service.app, port))
+            procfile.append(f"{service.name}-{i}: env {' '.join(replica_env)} {command}")
+        for worker, command in service.workers.items():
+            procfile.append(f"{service.name}-{worker}: {command}")
     nginx_dir = VAR / "nginx"
+    cors = os.environ.get("GATEWAY_CORS_ORIGINS", DEFAULT_CORS_ORIGINS)
     subprocess.run(
         [
             sys.executable,
@@ -89,15 +116,22 @@ def render() -> None:
             str(nginx_dir),
             "--listen",
             listen,
-            *(arg for spec in upstreams for arg in ("--upstream", spec)),
+            "--cors-origin",
+            cors,
+            *(
+                arg
+                for name, found in ports.items()
+                for arg in ("--upstream", f"{name}=" + ",".join(f"127.0.0.1:{p}" for p in found))
+            ),
         ],
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    nginx = shutil.which("nginx") or "nginx"
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     procfile.append(f"nginx: {nginx} -p {nginx_dir} -c {nginx_dir}/nginx.conf -g 'daemon off;'")
     (VAR / "Procfile").write_text("\n".join(procfile) + "\n")
-    print(f"gateway on http://{listen}  ({', '.join(upstreams)})")
+    summary = ", ".join(f"{name} x{len(found)}" for name, found in ports.items())
+    print(f"gateway on http://{listen}  ({summary}); API docs at http://{listen}/docs")
 
 
 def main() -> None:

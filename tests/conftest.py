@@ -1,17 +1,23 @@
-"""The real stack for cross-service tests: uvicorn replicas of each service and nginx in
-front, rendered from deploy/nginx exactly as `make run` does it, on free ports."""
+"""The real stack for cross-service tests: uvicorn replicas of every service of
+deploy/services.toml, their workers, and nginx in front, rendered from deploy/nginx
+exactly as `make run` does it, on free ports."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +26,30 @@ from shared.dbadmin import service_url
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 30
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# The stdlib-only deployment scripts, imported by path like `make run` runs them.
+registry: Any = _load("registry", ROOT / "deploy/registry.py")
+render: Any = _load("render", ROOT / "deploy/nginx/render.py")
+stack_script: Any = _load("stack_script", ROOT / "scripts/stack.py")
+
+# Replicas per service in the test stack (default 1): two where balancing is proven.
+TEST_REPLICAS = {"users": 2}
+# Generous limits for the shared stack (every test logs in from 127.0.0.1); the rules
+# stack in test_gateway_rules.py runs the production defaults.
+TEST_LIMITS = {"auth_rate": "100r/s", "auth_burst": 100, "api_rate": "500r/s", "api_burst": 500}
+SPA_ORIGIN = "http://spa.test:5173"
 
 
 def free_port() -> int:
@@ -43,21 +73,134 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> N
     raise RuntimeError(f"{url} was not ready after {STARTUP_SECONDS}s:\n{log.read_text()}")
 
 
-def start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start(
+    args: Sequence[str], log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(list(args), env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@dataclass
+class Replica:
+    service: str
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
 
 
 @dataclass
 class Stack:
     url: str
     workdir: Path
-    replicas: dict[str, list[subprocess.Popen[bytes]]] = field(default_factory=dict)
+    services: list[Any]
+    env: dict[str, str]
+    # nginx's workers run as `nobody` when the tests run as root: their files live in a
+    # directory they can traverse (pytest's tmp dirs are private to the user).
+    nginx_root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="shop-nginx-")))
+    replicas: dict[str, list[Replica]] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def access_log(self) -> Path:
-        return self.workdir / "access.log"
+        return self.nginx_root / "nginx" / "access.log"
+
+    def upstreams(self) -> dict[str, list[str]]:
+        return {
+            name: [f"127.0.0.1:{r.port}" for r in replicas]
+            for name, replicas in self.replicas.items()
+        }
+
+    def start_replica(self, service: Any, index: int, port: int) -> Replica:
+        """Start one more uvicorn replica of `service` (it joins no nginx by itself)."""
+        name = f"{service.name}-{index}"
+        env = {**self.env, f"{service.env_prefix}REPLICA_NAME": name}
+        command = stack_script.uvicorn_command(service.app, port)
+        process = start(command, self.workdir / f"{name}.log", env=env)
+        self.processes.append(process)
+        return Replica(service.name, name, port, process)
+
+    def start_nginx(
+        self, name: str, *, services: list[Any] | None = None, **options: Any
+    ) -> tuple[str, subprocess.Popen[bytes], Path]:
+        """Render deploy/nginx into workdir/<name> and start it; returns its URL."""
+        port = free_port()
+        self.nginx_root.chmod(0o755)
+        out = self.nginx_root / name
+        limits = options.pop("limits", render.Limits(**TEST_LIMITS))
+        upstreams = options.pop("upstreams", None) or self.upstreams()
+        services = services or self.services
+        render.render(
+            out,
+            services=services,
+            upstreams=upstreams,
+            options=render.Options(
+                listen=f"127.0.0.1:{port}",
+                access_log=str(out / "access.log"),
+                error_log=str(out / "error.log"),
+                worker_processes="1",
+                limits=limits,
+                cors_origins=[SPA_ORIGIN],
+                **options,
+            ),
+        )
+        log = out / "nginx.log"
+        process = start(
+            [NGINX, "-p", str(out), "-c", str(out / "nginx.conf"), "-g", "daemon off;"], log
+        )
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:  # nginx answers 404 problem+json on / once it listens
+            if process.poll() is not None:
+                raise RuntimeError(f"nginx exited early:\n{log.read_text()}")
+            try:
+                httpx.get(f"{url}/", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        return url, process, out
+
+
+def service_env(
+    services: list[Any], *, database: str, redis_url: str, jwks_url: str, jwt_key: Path
+) -> dict[str, str]:
+    """Each service's settings for the test database and Redis, plus test-only tuning."""
+    env = {**os.environ}
+    for service in services:
+        prefix = service.env_prefix
+        env[f"{prefix}ENVIRONMENT"] = "test"
+        env[f"{prefix}REDIS_URL"] = redis_url
+        env[f"{prefix}LOG_LEVEL"] = "WARNING"
+        if service.has_migrations:
+            env[f"{prefix}DATABASE_URL"] = service_url(service.name, database=database)
+        env[f"{prefix}JWKS_URL"] = jwks_url
+    env["USERS_JWT_PRIVATE_KEY_FILE"] = str(jwt_key)
+    env["USERS_BCRYPT_ROUNDS"] = "4"
+    # Every request comes from 127.0.0.1: the per-address lockout would couple the tests.
+    env["USERS_LOGIN_MAX_FAILURES_PER_ADDRESS"] = "1000000"
+    return env
 
 
 @pytest.fixture(scope="session")
@@ -67,83 +210,40 @@ def stack(
     jwt_private_key_file: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(nginx).exists():
+    if not Path(NGINX).exists():
         pytest.fail("nginx is not installed: run `make test`, which installs it")
+    services = registry.load()
     workdir = tmp_path_factory.mktemp("stack")
-    stack = Stack(url=f"http://127.0.0.1:{free_port()}", workdir=workdir)
-    env = {
-        **os.environ,
-        "USERS_ENVIRONMENT": "test",
-        "USERS_DATABASE_URL": service_url("users", database=test_database),
-        "USERS_REDIS_URL": redis_url,
-        "USERS_JWT_PRIVATE_KEY_FILE": str(jwt_private_key_file),
-        "USERS_BCRYPT_ROUNDS": "4",
-    }
+    ports = {s.name: [free_port() for _ in range(TEST_REPLICAS.get(s.name, 1))] for s in services}
+    env = service_env(
+        services,
+        database=test_database,
+        redis_url=redis_url,
+        jwks_url=f"http://127.0.0.1:{ports['users'][0]}/.well-known/jwks.json",
+        jwt_key=jwt_private_key_file,
+    )
+    env["GATEWAY_SERVICES"] = registry.gateway_services_json(
+        services, {name: [f"http://127.0.0.1:{p}" for p in found] for name, found in ports.items()}
+    )
+    env["GATEWAY_OPENAPI_REFRESH_SECONDS"] = "0"
+    stack = Stack(url="", workdir=workdir, services=services, env=env)
     try:
-        upstreams = []
-        for service, app in [("users", "users.main:create_app")]:
-            ports = [free_port(), free_port()]
-            upstreams.append(f"{service}=" + ",".join(f"127.0.0.1:{p}" for p in ports))
-            for i, port in enumerate(ports, start=1):
-                log = workdir / f"{service}-{i}.log"
-                process = start(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        app,
-                        "--factory",
-                        "--port",
-                        str(port),
-                        "--proxy-headers",
-                        "--forwarded-allow-ips",
-                        "127.0.0.1",
-                        "--no-access-log",
-                    ],
-                    log,
-                    env={**env, f"{service.upper()}_REPLICA_NAME": f"{service}-{i}"},
-                )
-                stack.processes.append(process)
-                stack.replicas.setdefault(service, []).append(process)
-                wait_until_ready(f"http://127.0.0.1:{port}/health/ready", process, log)
-
-        nginx_dir = workdir / "nginx"
-        subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "deploy/nginx/render.py"),
-                "--out",
-                str(nginx_dir),
-                "--listen",
-                stack.url.removeprefix("http://"),
-                "--worker-processes",
-                "1",
-                "--access-log",
-                str(stack.access_log),
-                "--error-log",
-                str(workdir / "error.log"),
-                *(arg for spec in upstreams for arg in ("--upstream", spec)),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        log = workdir / "nginx.log"
-        process = start(
-            [nginx, "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"), "-g", "daemon off;"],
-            log,
-        )
-        stack.processes.append(process)
-        wait_until_ready(f"{stack.url}/.well-known/jwks.json", process, log)
+        for service in services:
+            for i, port in enumerate(ports[service.name], start=1):
+                replica = stack.start_replica(service, i, port)
+                stack.replicas.setdefault(service.name, []).append(replica)
+            for worker, command in service.workers.items():
+                log = workdir / f"{service.name}-{worker}.log"
+                stack.processes.append(start(["/bin/sh", "-c", f"exec {command}"], log, env=env))
+        for replicas in stack.replicas.values():
+            for replica in replicas:
+                log = workdir / f"{replica.name}.log"
+                wait_until_ready(f"{replica.url}/health/ready", replica.process, log)
+        stack.url, _, _ = stack.start_nginx("nginx")
         yield stack
     finally:
-        for process in stack.processes:
-            process.terminate()
-        for process in stack.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(stack.processes)
+        shutil.rmtree(stack.nginx_root, ignore_errors=True)
 
 
 @pytest.fixture

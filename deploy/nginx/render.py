@@ -1,26 +1,71 @@
 """Render the gateway's nginx config for one environment (stdlib only).
 
     python deploy/nginx/render.py --out var/nginx --listen 127.0.0.1:8080 \
-        --upstream users=127.0.0.1:8100,127.0.0.1:8101
+        --upstream users=127.0.0.1:8100,127.0.0.1:8101 --upstream gateway=127.0.0.1:8500
+    python deploy/nginx/render.py --compose --out /etc/nginx/shop     # Docker DNS
 
-Every file in this folder ending in .conf or .template is copied to --out with its
-`{{ name }}` placeholders filled; `upstreams.conf` is generated from --upstream.
+The locations come from deploy/services.toml (one per public prefix of each service);
+every file in this folder ending in .conf or .template is copied to --out with its
+`{{ name }}` placeholders filled; `upstreams.conf` and `locations.conf` are generated.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import registry  # noqa: E402  (deploy/registry.py, stdlib only)
+
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+RATE = re.compile(r"^(\d+)r/([sm])$")
+# Inside compose every replica of a service listens on this port (see deploy/compose.py).
+COMPOSE_PORT = 8000
+DOCKER_DNS = "127.0.0.11"
 
 
-def upstream_block(name: str, servers: list[str]) -> str:
-    lines = [f"upstream {name} {{", "    least_conn;"]
-    # Passive health checks: 3 failures take a replica out for 10 s.
-    lines += [f"    server {server} max_fails=3 fail_timeout=10s;" for server in servers]
+@dataclass
+class Limits:
+    """Rate limits per client address: strict for login/registration, generous elsewhere."""
+
+    auth_rate: str = "10r/m"
+    auth_burst: int = 5
+    api_rate: str = "100r/s"
+    api_burst: int = 200
+
+    @staticmethod
+    def refill_seconds(rate: str) -> int:
+        match = RATE.match(rate)
+        if not match:
+            raise SystemExit(f"render.py: a rate looks like 10r/s or 10r/m, not {rate!r}")
+        per_second = int(match.group(1)) / (60 if match.group(2) == "m" else 1)
+        return max(1, round(1 / per_second))
+
+
+@dataclass
+class Options:
+    listen: str = "127.0.0.1:8080"
+    access_log: str = "/dev/stdout"
+    error_log: str = "stderr"
+    worker_processes: str = "auto"
+    max_body_size: str = "1m"
+    limits: Limits = field(default_factory=Limits)
+    cors_origins: Sequence[str] = ()
+    # Set (Docker's 127.0.0.11) to re-resolve upstream host names: needs nginx >= 1.27.3.
+    resolver: str | None = None
+
+
+def upstream_block(name: str, servers: Sequence[str], *, resolve: bool) -> str:
+    lines = [f"upstream {name} {{", "    least_conn;", f"    zone {name} 256k;"]
+    # Passive health checks: 3 failures within 10 s take a replica out for 10 s.
+    extra = " resolve" if resolve else ""
+    lines += [f"    server {server} max_fails=3 fail_timeout=10s{extra};" for server in servers]
     lines += [
         "    keepalive 64;",
         "    keepalive_requests 10000;",
@@ -28,6 +73,41 @@ def upstream_block(name: str, servers: list[str]) -> str:
         "}",
     ]
     return "\n".join(lines)
+
+
+def location_block(
+    match: str, service: registry.Service, limits: Limits, conf_dir: Path, *, strict: bool
+) -> str:
+    retry_after = Limits.refill_seconds(limits.auth_rate if strict else limits.api_rate)
+    lines = [
+        f"location {match} {{",
+        f"    include {conf_dir}/proxy.conf;",
+        f"    include {conf_dir}/security_headers.conf;",
+        f"    include {conf_dir}/cors_preflight.conf;",
+        f"    set $retry_after {retry_after};",
+    ]
+    if strict:
+        lines += [
+            f"    limit_req zone=api burst={limits.api_burst} nodelay;",
+            f"    limit_req zone=auth burst={limits.auth_burst} nodelay;",
+        ]
+    if service.cache_anonymous_gets:
+        lines.append(f"    include {conf_dir}/microcache.conf;")
+    lines += [f"    proxy_pass http://{service.name};", "}"]
+    return "\n".join(lines)
+
+
+def locations(services: Sequence[registry.Service], limits: Limits, conf_dir: Path) -> str:
+    blocks = []
+    for service in services:
+        blocks.append(f"# {service.name}")
+        for path in service.exact:
+            blocks.append(location_block(f"= {path}", service, limits, conf_dir, strict=False))
+        for path in service.prefixes:
+            blocks.append(location_block(path, service, limits, conf_dir, strict=False))
+        for path in service.strict_prefixes:
+            blocks.append(location_block(path, service, limits, conf_dir, strict=True))
+    return "\n\n".join(blocks) + "\n"
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -43,33 +123,52 @@ def fill(text: str, values: dict[str, str]) -> str:
 def render(
     out: Path,
     *,
-    listen: str,
+    services: Sequence[registry.Service],
     upstreams: dict[str, list[str]],
-    access_log: str,
-    error_log: str,
-    worker_processes: str = "auto",
-    max_body_size: str = "1m",
+    options: Options | None = None,
 ) -> Path:
+    """Write nginx.conf and its includes to `out`; `upstreams` maps service -> servers."""
+    options = options or Options()
+    missing = [s.name for s in services if not upstreams.get(s.name)]
+    if missing:
+        raise SystemExit(f"render.py: no upstream servers for {', '.join(missing)}")
     out = out.resolve()
     run_dir = out / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
+    limits = options.limits
+    origins = "\n".join(
+        f'        "{origin}" $http_origin;' for origin in options.cors_origins if origin
+    )
+    resolver = (
+        f"    resolver {options.resolver} valid=5s ipv6=off;\n    resolver_timeout 2s;\n"
+        if options.resolver
+        else ""
+    )
     values = {
         "conf_dir": str(out),
         "run_dir": str(run_dir),
-        "listen": listen,
-        "access_log": access_log,
-        "error_log": error_log,
-        "worker_processes": worker_processes,
-        "max_body_size": max_body_size,
-        "upstreams_conf": str(out / "upstreams.conf"),
-        "routes_conf": str(out / "routes.conf"),
+        "listen": options.listen,
+        "access_log": options.access_log,
+        "error_log": options.error_log,
+        "worker_processes": options.worker_processes,
+        "max_body_size": options.max_body_size,
+        "auth_rate": limits.auth_rate,
+        "api_rate": limits.api_rate,
+        "api_burst": str(limits.api_burst),
+        "api_retry_after": str(Limits.refill_seconds(limits.api_rate)),
+        "cors_origins": origins,
+        "resolver": resolver,
     }
     for source in sorted(HERE.iterdir()):
         if source.suffix in (".conf", ".template"):
             target = out / source.name.removesuffix(".template")
             target.write_text(fill(source.read_text(), values))
-    blocks = [upstream_block(name, servers) for name, servers in sorted(upstreams.items())]
+    blocks = [
+        upstream_block(s.name, upstreams[s.name], resolve=options.resolver is not None)
+        for s in services
+    ]
     (out / "upstreams.conf").write_text("\n\n".join(blocks) + "\n")
+    (out / "locations.conf").write_text(locations(services, limits, out))
     return out / "nginx.conf"
 
 
@@ -78,25 +177,49 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--registry", type=Path, default=registry.REGISTRY_FILE)
     parser.add_argument("--listen", default="127.0.0.1:8080")
     parser.add_argument(
         "--upstream", action="append", default=[], help="name=host:port[,host:port...]"
     )
+    parser.add_argument(
+        "--compose",
+        action="store_true",
+        help=f"upstreams <service>:{COMPOSE_PORT}, re-resolved through Docker's DNS",
+    )
     parser.add_argument("--access-log", default="/dev/stdout")
     parser.add_argument("--error-log", default="stderr")
     parser.add_argument("--worker-processes", default="auto")
+    parser.add_argument("--auth-rate", default=Limits.auth_rate)
+    parser.add_argument("--auth-burst", type=int, default=Limits.auth_burst)
+    parser.add_argument("--api-rate", default=Limits.api_rate)
+    parser.add_argument("--api-burst", type=int, default=Limits.api_burst)
+    parser.add_argument(
+        "--cors-origin", action="append", default=[], help="an SPA origin allowed by CORS"
+    )
     args = parser.parse_args()
-    upstreams = {}
+    services = registry.load(args.registry)
+    upstreams: dict[str, list[str]] = {}
+    resolver = None
+    if args.compose:
+        upstreams = {s.name: [f"{s.name}:{COMPOSE_PORT}"] for s in services}
+        resolver = DOCKER_DNS
     for spec in args.upstream:
         name, _, servers = spec.partition("=")
         upstreams[name] = [s for s in servers.split(",") if s]
     path = render(
         args.out,
-        listen=args.listen,
+        services=services,
         upstreams=upstreams,
-        access_log=args.access_log,
-        error_log=args.error_log,
-        worker_processes=args.worker_processes,
+        options=Options(
+            listen=args.listen,
+            access_log=args.access_log,
+            error_log=args.error_log,
+            worker_processes=args.worker_processes,
+            limits=Limits(args.auth_rate, args.auth_burst, args.api_rate, args.api_burst),
+            cors_origins=[o for value in args.cors_origin for o in value.split(",") if o],
+            resolver=resolver,
+        ),
     )
     print(path)
 

@@ -1,0 +1,98 @@
+"""The gateway app: one merged OpenAPI document, local interactive docs, shop-wide health.
+
+It sits behind nginx like every service (routes in deploy/services.toml) and talks to the
+services' replicas directly, never through nginx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from gateway.docs import ASSETS_URL, Assets
+from gateway.docs import router as docs_router
+from gateway.settings import GatewaySettings
+from gateway.upstreams import Upstreams
+from shared.errors import install_error_handlers
+from shared.logs import AccessLogMiddleware, configure_logging
+from shared.metrics import install_metrics
+from shared.middleware import BodySizeLimitMiddleware, ServedByMiddleware
+
+DESCRIPTION = """The public API of Highload Shop, as served by its gateway: every service's
+paths in one document. Errors are RFC 9457 `application/problem+json`. Authenticate with
+`Authorization: Bearer <access>` from `POST /api/auth/login/`."""
+
+
+def _request_id_is_safe(value: str) -> bool:
+    return 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(service="gateway", level=settings.log_level, json=settings.log_json)
+        async with httpx.AsyncClient(timeout=settings.upstream_timeout_seconds) as client:
+            app.state.upstreams = Upstreams(
+                services=settings.services,
+                client=client,
+                refresh_seconds=settings.openapi_refresh_seconds,
+                description=DESCRIPTION,
+            )
+            yield
+
+    app = FastAPI(
+        title="Highload Shop gateway",
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+    )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> Response:
+        merged = await request.app.state.upstreams.merged()
+        headers = {"ETag": merged.etag, "Cache-Control": "no-cache"}
+        # Weak comparison (RFC 9110): nginx's gzip turns our ETag into W/"...".
+        presented = request.headers.get("if-none-match", "").split(",")
+        if merged.etag in {tag.strip().removeprefix("W/") for tag in presented}:
+            return Response(status_code=304, headers=headers)
+        return JSONResponse(merged.document, headers=headers)
+
+    @app.get("/health", include_in_schema=False)
+    async def health(request: Request) -> JSONResponse:
+        ok, body = await request.app.state.upstreams.health()
+        return JSONResponse(
+            body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"}
+        )
+
+    @app.get("/health/live", include_in_schema=False)
+    @app.get("/health/ready", include_in_schema=False)
+    async def own_health() -> dict[str, str]:
+        # The gateway has no database or Redis of its own: running is ready.
+        return {"status": "ok"}
+
+    app.include_router(docs_router)
+    app.mount(ASSETS_URL, Assets(), name="docs-assets")
+    install_error_handlers(app)
+    install_metrics(app)
+
+    if settings.replica_name:
+        app.add_middleware(ServedByMiddleware, name=settings.replica_name)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLogMiddleware, quiet_paths=("/health", "/metrics", ASSETS_URL))
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name="X-Request-ID",
+        validator=_request_id_is_safe,
+        update_request_header=True,
+    )
+    return app

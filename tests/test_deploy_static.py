@@ -1,0 +1,270 @@
+"""Static checks of what cannot run here (no Docker engine): deploy/compose.yaml, the
+Dockerfiles, the Prometheus and Grafana configs and the CI workflow, against their
+schemas, their linters, and the code they name."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from pydantic_settings import BaseSettings
+
+from tests.conftest import ROOT, Stack, registry, render
+
+VENV_BIN = Path(__file__).resolve().parents[1] / ".venv" / "bin"
+COMPOSE = ROOT / "deploy" / "compose.yaml"
+DOCKERFILES = [ROOT / "deploy" / "Dockerfile", ROOT / "deploy" / "nginx" / "Dockerfile"]
+WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name) or str(VENV_BIN / name)
+    if not Path(path).exists():
+        pytest.fail(f"{name} is missing: `uv sync` installs it (root dev group)")
+    return path
+
+
+def load_compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return data
+
+
+def compose_module() -> Any:
+    spec = importlib.util.spec_from_file_location("compose_generator", ROOT / "deploy/compose.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_files_are_up_to_date() -> None:
+    for path, text in compose_module().generated().items():
+        assert path.read_text() == text, f"{path} is stale: run `make compose`"
+
+
+@pytest.mark.parametrize(
+    ("path", "schema"),
+    [(COMPOSE, "vendor.compose-spec"), (WORKFLOW, "vendor.github-workflows")],
+)
+def test_files_validate_against_their_vendored_schemas(path: Path, schema: str) -> None:
+    # check-jsonschema ships these schemas (with their licences) inside its wheel.
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def app_services() -> dict[str, Any]:
+    return {s.name: s for s in registry.load()}
+
+
+def test_every_app_is_a_scalable_healthy_compose_service() -> None:
+    services = load_compose()["services"]
+    for name, service in app_services().items():
+        entry = services[name]
+        assert "container_name" not in entry
+        assert "ports" not in entry, f"{name} must be reached through nginx only"
+        assert entry["expose"] == [str(render.COMPOSE_PORT)]
+        assert entry["healthcheck"]["test"][0] == "CMD"
+        assert str(render.COMPOSE_PORT) in " ".join(entry["healthcheck"]["test"])
+        assert entry["build"]["args"] == {
+            "PACKAGE": service.package,
+            "APP_PATH": service.path,
+            "APP": service.app,
+        }
+        for worker in service.workers:
+            assert "CASSANDRA_CONTACT_POINTS" in services[f"{name}-{worker}"]["environment"]
+        if service.has_migrations:
+            migrate = services[f"{name}-migrate"]
+            assert migrate["command"] == ["alembic", "upgrade", "head"]
+            assert entry["depends_on"][f"{name}-migrate"] == {
+                "condition": "service_completed_successfully"
+            }
+    for name, entry in services.items():
+        assert "container_name" not in entry, name
+        one_shot = entry.get("restart") == "no"
+        assert one_shot or not entry["healthcheck"].get("disable"), f"{name} needs a healthcheck"
+        for dependency, condition in entry.get("depends_on", {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            expected = (
+                "service_completed_successfully"
+                if services[dependency].get("restart") == "no"
+                else "service_healthy"
+            )
+            assert condition == {"condition": expected}, (name, dependency)
+
+
+def settings_fields(package: str, prefix: str) -> set[str]:
+    module = importlib.import_module(f"{package}.settings")
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, BaseSettings)
+            and value.model_config.get("env_prefix") == prefix
+        ):
+            return set(value.model_fields)
+    pytest.fail(f"{package}.settings has no settings class with env_prefix {prefix}")
+
+
+def test_every_variable_and_module_compose_names_exists_in_the_code() -> None:
+    services = load_compose()["services"]
+    apps = app_services()
+    dbadmin = (ROOT / "shared/src/shared/dbadmin.py").read_text()
+    for name, entry in services.items():
+        owner = next((a for a in apps.values() if name.startswith(a.name)), None)
+        for variable in entry.get("environment", {}):
+            if owner is not None and variable.startswith(owner.env_prefix):
+                field = variable.removeprefix(owner.env_prefix).split("__")[0].lower()
+                fields = settings_fields(owner.package, owner.env_prefix)
+                assert field in fields, f"{name}: {variable} is no setting of {owner.name}"
+            elif variable.startswith("SHOP_"):
+                stem = re.sub(r"_(USERS|CATALOG|ORDERS|PAYMENTS)$", "_", variable)
+                assert stem in dbadmin, f"{name}: shared.dbadmin reads no {variable}"
+        command = entry.get("command", [])
+        text = " ".join(command) if isinstance(command, list) else command
+        for module in re.findall(r"python -m ([\w.]+)", text) + (
+            [command[2]] if command[:2] == ["python", "-m"] else []
+        ):
+            if "profiles" not in entry:
+                assert importlib.util.find_spec(module) is not None, f"{name}: no {module}"
+
+
+def test_nginx_for_compose_resolves_replicas_through_docker_dns(tmp_path: Path) -> None:
+    services = registry.load()
+    out = tmp_path / "compose"
+    subprocess.run(
+        ["python3", str(ROOT / "deploy/nginx/render.py"), "--compose", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    upstreams = (out / "upstreams.conf").read_text()
+    for service in services:
+        assert f"server {service.name}:{render.COMPOSE_PORT} max_fails=3" in upstreams
+        assert f"zone {service.name} " in upstreams
+    assert upstreams.count(" resolve;") == len(services)
+    assert "resolver 127.0.0.11 valid=5s" in (out / "nginx.conf").read_text()
+    # `server ... resolve` needs nginx >= 1.27.3: the image must be at least that.
+    dockerfile = (ROOT / "deploy/nginx/Dockerfile").read_text()
+    version = re.search(r"^FROM nginx:(\d+)\.(\d+)", dockerfile, re.MULTILINE)
+    assert version is not None
+    assert (int(version.group(1)), int(version.group(2))) >= (1, 28)
+    nginx = load_compose()["services"]["nginx"]
+    assert nginx["build"]["dockerfile"] == "deploy/nginx/Dockerfile"
+    assert nginx["ports"] == ["${GATEWAY_PORT:-8080}:8080"]
+    assert "--listen 8080" in dockerfile
+    # Same locations as `make run` and the tests: only the upstream servers differ.
+    local = tmp_path / "local"
+    render.render(
+        local,
+        services=services,
+        upstreams={s.name: ["127.0.0.1:1"] for s in services},
+        options=render.Options(),
+    )
+    strip = str(out), str(local)
+    assert (out / "locations.conf").read_text().replace(strip[0], "X") == (
+        local / "locations.conf"
+    ).read_text().replace(strip[1], "X")
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_dockerfiles_pass_hadolint(dockerfile: Path) -> None:
+    result = subprocess.run(
+        [tool("hadolint"), "--no-color", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_app_image_is_multi_stage_locked_non_root_and_healthchecked() -> None:
+    text = (ROOT / "deploy/Dockerfile").read_text()
+    assert len(re.findall(r"^FROM ", text, re.MULTILINE)) >= 3
+    assert 'uv sync --frozen --no-dev --package "${PACKAGE}"' in text
+    user = re.findall(r"^USER (\S+)", text, re.MULTILINE)
+    assert user
+    assert user[-1].split(":")[0] not in ("root", "0")
+    assert re.search(r"^HEALTHCHECK ", text, re.MULTILINE)
+    assert f"PORT={render.COMPOSE_PORT}" in text
+    ignore = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "**/tests", "var"} <= set(ignore)
+
+
+def test_prometheus_scrapes_every_app_replica() -> None:
+    config = yaml.safe_load((ROOT / "observability/prometheus.yml").read_text())
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "shop"]
+    [sd] = job["dns_sd_configs"]
+    assert sd["names"] == [s.name for s in registry.load()]
+    assert sd["port"] == render.COMPOSE_PORT
+    assert sd["type"] == "A"
+    promtool = shutil.which("promtool")
+    if promtool:
+        result = subprocess.run(
+            [
+                promtool,
+                "check",
+                "config",
+                "--syntax-only",
+                str(ROOT / "observability/prometheus.yml"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def dashboard_exprs() -> list[str]:
+    exprs = []
+    for path in sorted((ROOT / "observability/grafana/dashboards").glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        assert dashboard["uid"]
+        for panel in dashboard["panels"]:
+            exprs += [target["expr"] for target in panel["targets"]]
+    return exprs
+
+
+def test_grafana_is_provisioned_with_dashboards_of_real_metrics(stack: Stack) -> None:
+    provisioning = ROOT / "observability/grafana/provisioning"
+    [datasource] = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert datasource["url"] == "http://prometheus:9090"
+    [provider] = yaml.safe_load((provisioning / "dashboards/shop.yml").read_text())["providers"]
+    grafana = load_compose()["services"]["grafana"]
+    assert (
+        f"../observability/grafana/dashboards:{provider['options']['path']}:ro"
+        in grafana["volumes"]
+    )
+    exprs = dashboard_exprs()
+    assert exprs
+    replica = stack.replicas["users"][0]
+    httpx.get(f"{replica.url}/.well-known/jwks.json")
+    exposed = httpx.get(f"{replica.url}/metrics").text
+    names = set(re.findall(r"^([a-zA-Z_:][\w:]*?)(?:_bucket|_sum|_count)?[{ ]", exposed, re.M))
+    names |= set(re.findall(r"^([a-zA-Z_:][\w:]*)[{ ]", exposed, re.M))
+    for expr in exprs:
+        for metric in re.findall(r"\b(http_[a-z_]+)\{", expr):
+            assert metric in names, f"{metric} is not exported by the services"
+
+
+def test_ci_runs_make_test_with_postgres_and_redis() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    [job] = workflow["jobs"].values()
+    images = {name: s["image"] for name, s in job["services"].items()}
+    assert images["postgres"].startswith("postgres:")
+    assert images["redis"].startswith("redis:")
+    assert any(step.get("run", "").strip().endswith("make test") for step in job["steps"])
