@@ -1,0 +1,1 @@
+"""Orders service: carts, wishlists, orders and their lifecycle, replicas of products and users."""

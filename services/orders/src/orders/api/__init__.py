@@ -1,0 +1,1 @@
+"""HTTP layer of the orders service: thin routers over `orders.domain`."""

@@ -1,0 +1,126 @@
+"""`/api/orders/`: place orders (from a cart, or as drafts), read them, and move them
+along their lifecycle (customers cancel, staff ship and complete)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+
+from orders.api.deps import PathId, Settings
+from orders.api.schemas import OrderIn, OrderOut
+from orders.db import orders as repo
+from orders.db.tables import Order
+from orders.domain import checkout, lifecycle
+from orders.domain.access import owner_filter
+from orders.domain.status import OrderStatus
+from shared.auth import CurrentUser, StaffUser
+from shared.db import DbSession
+from shared.errors import problem_responses
+from shared.pagination import Page, PageParams, keyset_page, page_params
+
+router = APIRouter(prefix="/api/orders", tags=["orders"])
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Retrying with the same key returns the same order instead of a new one.",
+    ),
+]
+
+
+@router.get("/", responses=problem_responses(401, 422))
+async def list_orders(
+    user: CurrentUser,
+    session: DbSession,
+    request: Request,
+    page: Annotated[PageParams, Depends(page_params)],
+    in_status: Annotated[
+        OrderStatus | None, Query(alias="status", description="Only orders in this status.")
+    ] = None,
+) -> Page[OrderOut]:
+    """Your orders with their lines, newest first (staff: everyone's)."""
+    rows, next_url, previous_url = await keyset_page(
+        session,
+        repo.list_stmt(owner_id=owner_filter(user), status=in_status),
+        key_columns=[Order.id],
+        key_of=lambda o: (o.id,),
+        params=page,
+        request=request,
+        descending=True,
+    )
+    return Page(
+        results=[OrderOut.model_validate(o) for o in rows], next=next_url, previous=previous_url
+    )
+
+
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "This Idempotency-Key already created this order."},
+        **problem_responses(400, 401, 404, 422),
+    },
+)
+async def create_order(
+    user: CurrentUser,
+    session: DbSession,
+    settings: Settings,
+    response: Response,
+    body: Annotated[OrderIn | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> OrderOut:
+    """Order the contents of a cart (status `pending`; the cart is emptied), or, without
+    `cart_id`, start a `draft` to fill through /api/order-items/ and place."""
+    order, created = await checkout.create_order(
+        session,
+        user,
+        cart_id=(body or OrderIn()).cart_id,
+        idempotency_key=idempotency_key,
+        currency=settings.currency,
+        payment_window=timedelta(seconds=settings.reservation_window_seconds),
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return OrderOut.model_validate(order)
+
+
+@router.get("/{order_id}/", responses=problem_responses(401, 404, 422))
+async def get_order(order_id: PathId, user: CurrentUser, session: DbSession) -> OrderOut:
+    return OrderOut.model_validate(await lifecycle.get(session, user, order_id))
+
+
+@router.post("/{order_id}/place/", responses=problem_responses(401, 404, 409, 422))
+async def place_order(
+    order_id: PathId, user: CurrentUser, session: DbSession, settings: Settings
+) -> OrderOut:
+    """Submit your draft: its lines are priced now, and it becomes `pending`."""
+    order = await checkout.place(
+        session,
+        user,
+        order_id,
+        payment_window=timedelta(seconds=settings.reservation_window_seconds),
+    )
+    return OrderOut.model_validate(order)
+
+
+@router.post("/{order_id}/cancel/", responses=problem_responses(401, 403, 404, 409, 422))
+async def cancel_order(order_id: PathId, user: CurrentUser, session: DbSession) -> OrderOut:
+    """Cancel your order while it is unpaid, or paid but not shipped (then refunded)."""
+    return OrderOut.model_validate(await lifecycle.cancel(session, user, order_id))
+
+
+@router.post("/{order_id}/ship/", responses=problem_responses(401, 403, 404, 409, 422))
+async def ship_order(order_id: PathId, _: StaffUser, session: DbSession) -> OrderOut:
+    """Staff: a paid order leaves the warehouse."""
+    return OrderOut.model_validate(await lifecycle.ship(session, order_id))
+
+
+@router.post("/{order_id}/complete/", responses=problem_responses(401, 403, 404, 409, 422))
+async def complete_order(order_id: PathId, _: StaffUser, session: DbSession) -> OrderOut:
+    """Staff: a shipped order was delivered."""
+    return OrderOut.model_validate(await lifecycle.complete(session, order_id))

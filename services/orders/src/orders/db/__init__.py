@@ -1,0 +1,1 @@
+"""The orders schema: tables and repositories."""

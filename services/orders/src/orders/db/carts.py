@@ -1,0 +1,105 @@
+"""Queries on shopping carts and their items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Boolean, Select, delete, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
+
+from orders.db.tables import OPEN_CART, Cart, CartItem
+
+OPEN = "open"
+
+
+def _with_lines(stmt: Select[Any]) -> Select[Any]:
+    # Two statements for any number of carts: the carts, then all their lines with products.
+    return stmt.options(selectinload(Cart.items).joinedload(CartItem.product, innerjoin=True))
+
+
+async def open_cart(session: AsyncSession, user_id: int) -> tuple[Cart, bool]:
+    """The user's open cart and whether this call created it.
+
+    The partial unique index makes this safe under concurrency: a second insert waits for
+    the first to commit, then does nothing and reads the cart the first one made.
+    """
+    inserted = await session.execute(
+        insert(Cart)
+        .values(user_id=user_id, status=OPEN)
+        # A literal predicate: with a bound parameter PostgreSQL cannot match the partial
+        # index once the prepared statement switches to a generic plan.
+        .on_conflict_do_nothing(index_elements=[Cart.user_id], index_where=text(OPEN_CART))
+        .returning(Cart.id)
+    )
+    created_id = inserted.scalar_one_or_none()
+    stmt = _with_lines(select(Cart).where(Cart.user_id == user_id, Cart.status == OPEN))
+    cart = (await session.execute(stmt)).scalar_one()
+    return cart, created_id is not None
+
+
+async def get(
+    session: AsyncSession, cart_id: int, *, with_lines: bool = False, lock: str | None = None
+) -> Cart | None:
+    """A cart; `lock` is "update" (checkout) or "share" (editing its lines)."""
+    stmt = select(Cart).where(Cart.id == cart_id).execution_options(populate_existing=True)
+    if with_lines:
+        stmt = _with_lines(stmt)
+    if lock is not None:
+        stmt = stmt.with_for_update(read=lock == "share")
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def list_stmt(*, owner_id: int | None) -> Select[Any]:
+    """Carts with their lines; all of them when `owner_id` is None (staff)."""
+    stmt = _with_lines(select(Cart))
+    return stmt if owner_id is None else stmt.where(Cart.user_id == owner_id)
+
+
+async def add_item(
+    session: AsyncSession, *, cart_id: int, product_id: int, quantity: int, max_quantity: int
+) -> tuple[int, bool] | None:
+    """Add units of a product: (item id, whether the line is new), or None if the line
+    would then hold more than `max_quantity`. One atomic statement: concurrent adds of
+    the same product sum up instead of losing one."""
+    values = insert(CartItem).values(cart_id=cart_id, product_id=product_id, quantity=quantity)
+    summed = CartItem.quantity + values.excluded.quantity
+    stmt = values.on_conflict_do_update(
+        constraint="uq_cart_items_cart_product",
+        set_={"quantity": summed, "updated_at": func.now()},
+        where=summed <= max_quantity,
+    ).returning(CartItem.id, literal_column("xmax = 0", Boolean).label("inserted"))
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else (row.id, row.inserted)
+
+
+def _item_stmt() -> Select[CartItem]:
+    return (
+        select(CartItem)
+        .join(CartItem.cart)
+        .options(contains_eager(CartItem.cart), joinedload(CartItem.product, innerjoin=True))
+        .execution_options(populate_existing=True)
+    )
+
+
+async def get_item(session: AsyncSession, item_id: int, *, lock: bool = False) -> CartItem | None:
+    """A cart line with its cart and product; `lock` shares the cart's lock (edits)."""
+    stmt = _item_stmt().where(CartItem.id == item_id)
+    if lock:
+        stmt = stmt.with_for_update(read=True, of=Cart)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def items_stmt(*, owner_id: int | None, cart_id: int | None = None) -> Select[Any]:
+    """Cart lines, with cart and product, in one statement."""
+    stmt = _item_stmt()
+    if owner_id is not None:
+        stmt = stmt.where(Cart.user_id == owner_id)
+    if cart_id is not None:
+        stmt = stmt.where(CartItem.cart_id == cart_id)
+    return stmt
+
+
+async def empty(session: AsyncSession, cart_id: int) -> None:
+    await session.execute(delete(CartItem).where(CartItem.cart_id == cart_id))

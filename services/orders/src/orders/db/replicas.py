@@ -1,0 +1,88 @@
+"""Local replicas of catalog products and users, written by the events that announce them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orders.db.tables import ProductReplica, UserReplica
+
+
+async def upsert_product(
+    session: AsyncSession,
+    *,
+    product_id: int,
+    name: str,
+    price: Decimal,
+    active: bool,
+    version: datetime,
+) -> bool:
+    """Store what a catalog event says of a product, unless a newer event already did.
+
+    Events arrive at least once and not always in order; `version` (when the event
+    happened) decides, so a late, older event never undoes a newer one. True if written.
+    """
+    values = insert(ProductReplica).values(
+        product_id=product_id, name=name, price=price, active=active, version=version
+    )
+    stmt = values.on_conflict_do_update(
+        index_elements=[ProductReplica.product_id],
+        set_={
+            "name": values.excluded.name,
+            "price": values.excluded.price,
+            "active": values.excluded.active,
+            "version": values.excluded.version,
+        },
+        where=ProductReplica.version < values.excluded.version,
+    ).returning(ProductReplica.product_id)
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def upsert_user(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    email: str,
+    first_name: str,
+    last_name: str,
+    version: datetime,
+) -> bool:
+    """Store what a users event says of a user, unless a newer event already did."""
+    values = insert(UserReplica).values(
+        user_id=user_id, email=email, first_name=first_name, last_name=last_name, version=version
+    )
+    stmt = values.on_conflict_do_update(
+        index_elements=[UserReplica.user_id],
+        set_={
+            "email": values.excluded.email,
+            "first_name": values.excluded.first_name,
+            "last_name": values.excluded.last_name,
+            "version": values.excluded.version,
+        },
+        where=UserReplica.version < values.excluded.version,
+    ).returning(UserReplica.user_id)
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def get_product(session: AsyncSession, product_id: int) -> ProductReplica | None:
+    return await session.get(ProductReplica, product_id)
+
+
+async def get_products(
+    session: AsyncSession, product_ids: Collection[int]
+) -> dict[int, ProductReplica]:
+    if not product_ids:
+        return {}
+    rows = await session.execute(
+        select(ProductReplica).where(ProductReplica.product_id.in_(product_ids))
+    )
+    return {p.product_id: p for p in rows.scalars()}
+
+
+async def get_user(session: AsyncSession, user_id: int) -> UserReplica | None:
+    return await session.get(UserReplica, user_id)

@@ -1,0 +1,160 @@
+"""Order status changes: the one writer (`change_status`), what users and staff may do,
+and the saga reactions that event handlers call.
+
+Every reaction locks the order row and is idempotent: an order that is not in a status
+the action applies to (because the event was delivered twice, or the order moved on) is
+left alone and the reaction answers None.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orders.db import orders
+from orders.db.tables import Order
+from orders.domain.access import can_read
+from orders.domain.status import Action, OrderStatus, can, next_status
+from shared.auth import Principal
+from shared.errors import Forbidden, NotFound
+
+log = logging.getLogger(__name__)
+
+CANCELLED_BY_CUSTOMER = "cancelled by the customer"
+PAYMENT_WINDOW_EXPIRED = "payment window expired"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """What one transition did, for whoever announces it (the outbox event)."""
+
+    order: Order
+    action: Action
+    source: OrderStatus
+    target: OrderStatus
+    reason: str | None
+
+
+async def change_status(
+    session: AsyncSession, order: Order, *, action: Action, reason: str | None = None
+) -> StatusChange:
+    """Move a locked order by `action`, or raise `IllegalTransition` (409).
+
+    The only code that writes `Order.status`: the event announcing the change belongs
+    here, written in the same transaction.
+    """
+    source = OrderStatus(order.status)
+    target = next_status(source, action)
+    order.status = target.value
+    if target is OrderStatus.CANCELLED:
+        order.cancel_reason = reason
+    await session.flush()
+    return StatusChange(order=order, action=action, source=source, target=target, reason=reason)
+
+
+async def get(session: AsyncSession, user: Principal, order_id: int) -> Order:
+    order = await orders.get(session, order_id)
+    if order is None or not can_read(user, order.user_id):
+        raise NotFound("No such order.")
+    return order
+
+
+async def _locked(session: AsyncSession, user: Principal, order_id: int) -> Order:
+    order = await orders.get(session, order_id, for_update=True)
+    if order is None or not can_read(user, order.user_id):
+        raise NotFound("No such order.")
+    return order
+
+
+async def cancel(session: AsyncSession, user: Principal, order_id: int) -> Order:
+    """The owner cancels an unpaid order, or a paid one before it ships (then refunded)."""
+    order = await _locked(session, user, order_id)
+    if order.user_id != user.id:
+        raise Forbidden("Only the customer who placed an order may cancel it.")
+    await change_status(session, order, action=Action.CANCEL, reason=CANCELLED_BY_CUSTOMER)
+    return order
+
+
+async def ship(session: AsyncSession, order_id: int) -> Order:
+    """Staff hand a paid order to the carrier."""
+    order = await orders.get(session, order_id, for_update=True)
+    if order is None:
+        raise NotFound("No such order.")
+    await change_status(session, order, action=Action.SHIP)
+    return order
+
+
+async def complete(session: AsyncSession, order_id: int) -> Order:
+    """Staff close a delivered order."""
+    order = await orders.get(session, order_id, for_update=True)
+    if order is None:
+        raise NotFound("No such order.")
+    await change_status(session, order, action=Action.COMPLETE)
+    return order
+
+
+async def _react(
+    session: AsyncSession,
+    order_id: int,
+    action: Action,
+    *,
+    reason: str | None = None,
+    applies: Callable[[Order], bool] = lambda _: True,
+) -> StatusChange | None:
+    order = await orders.get(session, order_id, for_update=True)
+    if order is None:
+        log.warning("%s for unknown order %s ignored", action.value, order_id)
+        return None
+    if not can(OrderStatus(order.status), action) or not applies(order):
+        # A redelivery, or the order has moved on (e.g. cancelled before the payment came).
+        log.info("%s ignored: order %s is %s", action.value, order_id, order.status)
+        return None
+    return await change_status(session, order, action=action, reason=reason)
+
+
+async def stock_reserved(session: AsyncSession, order_id: int) -> StatusChange | None:
+    """The catalog holds the stock: pending -> awaiting_payment."""
+    return await _react(session, order_id, Action.RESERVE_STOCK)
+
+
+async def stock_rejected(
+    session: AsyncSession, order_id: int, *, reason: str
+) -> StatusChange | None:
+    """The catalog could not hold the stock: pending -> cancelled, with its reason."""
+    return await _react(session, order_id, Action.REJECT_STOCK, reason=reason)
+
+
+async def payment_succeeded(session: AsyncSession, order_id: int) -> StatusChange | None:
+    """The money is taken: awaiting_payment (or payment_failed) -> paid.
+
+    None for an order already cancelled: the caller should refund that payment.
+    """
+    return await _react(session, order_id, Action.PAY)
+
+
+async def payment_failed(session: AsyncSession, order_id: int) -> StatusChange | None:
+    """A payment attempt was declined: awaiting_payment -> payment_failed."""
+    return await _react(session, order_id, Action.FAIL_PAYMENT)
+
+
+async def payment_retried(session: AsyncSession, order_id: int) -> StatusChange | None:
+    """A new payment attempt starts: payment_failed -> awaiting_payment."""
+    return await _react(session, order_id, Action.RETRY_PAYMENT)
+
+
+async def expire(
+    session: AsyncSession, order_id: int, *, now: datetime | None = None
+) -> StatusChange | None:
+    """Cancel an order whose payment window has passed unpaid; a no-op before that."""
+    deadline_passed = now or datetime.now(UTC)
+
+    def overdue(order: Order) -> bool:
+        return order.expires_at is not None and order.expires_at <= deadline_passed
+
+    return await _react(
+        session, order_id, Action.EXPIRE, reason=PAYMENT_WINDOW_EXPIRED, applies=overdue
+    )

@@ -1,0 +1,133 @@
+"""Idempotency-Key on POST /api/orders/: a retry gets the same order, never a second one."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from orders.db.tables import IdempotencyKey, Order
+
+Headers = dict[str, str]
+
+
+async def count_orders(app: FastAPI) -> int:
+    async with app.state.engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(Order)) or 0)
+
+
+async def test_same_key_same_body_returns_the_same_order(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any, fill_cart: Any, app: FastAPI
+) -> None:
+    cart = await fill_cart(alice, (await make_product(price="4.20"), 2))
+    headers = {**alice, "Idempotency-Key": "checkout-1"}
+
+    first = await client.post("/api/orders/", json={"cart_id": cart["id"]}, headers=headers)
+    retry = await client.post("/api/orders/", json={"cart_id": cart["id"]}, headers=headers)
+
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.json() == first.json()
+    assert retry.json()["total_amount"] == "8.40"
+    assert await count_orders(app) == 1
+
+
+async def test_same_key_other_body_is_422(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any, fill_cart: Any, app: FastAPI
+) -> None:
+    cart = await fill_cart(alice, (await make_product(), 1))
+    headers = {**alice, "Idempotency-Key": "k"}
+    assert (
+        await client.post("/api/orders/", json={"cart_id": cart["id"]}, headers=headers)
+    ).status_code == 201
+
+    other = await client.post("/api/orders/", json={}, headers=headers)
+
+    assert other.status_code == 422
+    assert other.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert await count_orders(app) == 1
+
+
+async def test_keys_are_scoped_to_the_user(
+    client: httpx.AsyncClient,
+    alice: Headers,
+    bob: Headers,
+    make_product: Any,
+    fill_cart: Any,
+    app: FastAPI,
+) -> None:
+    product = await make_product()
+    alices = await fill_cart(alice, (product, 1))
+    bobs = await fill_cart(bob, (product, 1))
+    a = await client.post(
+        "/api/orders/", json={"cart_id": alices["id"]}, headers={**alice, "Idempotency-Key": "same"}
+    )
+    b = await client.post(
+        "/api/orders/", json={"cart_id": bobs["id"]}, headers={**bob, "Idempotency-Key": "same"}
+    )
+    assert (a.status_code, b.status_code) == (201, 201)
+    assert a.json()["id"] != b.json()["id"]
+    assert b.json()["user_id"] == 3
+
+
+async def test_failed_request_does_not_burn_the_key(
+    client: httpx.AsyncClient,
+    alice: Headers,
+    alice_cart: dict[str, Any],
+    make_product: Any,
+    app: FastAPI,
+) -> None:
+    headers = {**alice, "Idempotency-Key": "try-again"}
+    empty = await client.post("/api/orders/", json={"cart_id": alice_cart["id"]}, headers=headers)
+    assert empty.status_code == 422
+    async with app.state.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(IdempotencyKey)) == 0
+
+    product = await make_product()
+    await client.post(
+        "/api/cart-items/",
+        json={"cart_id": alice_cart["id"], "product_id": product.product_id, "quantity": 1},
+        headers=alice,
+    )
+    done = await client.post("/api/orders/", json={"cart_id": alice_cart["id"]}, headers=headers)
+    assert done.status_code == 201
+
+
+async def test_twenty_concurrent_retries_make_one_order(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any, fill_cart: Any, app: FastAPI
+) -> None:
+    cart = await fill_cart(alice, (await make_product(price="1.10"), 3))
+    headers = {**alice, "Idempotency-Key": "burst"}
+
+    responses = await asyncio.gather(
+        *(
+            client.post("/api/orders/", json={"cart_id": cart["id"]}, headers=headers)
+            for _ in range(20)
+        )
+    )
+
+    assert sorted(r.status_code for r in responses) == [200] * 19 + [201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert {r.json()["total_amount"] for r in responses} == {"3.30"}
+    assert await count_orders(app) == 1
+
+
+async def test_drafts_honour_the_key_too(
+    client: httpx.AsyncClient, alice: Headers, app: FastAPI
+) -> None:
+    headers = {**alice, "Idempotency-Key": "draft-1"}
+    first = await client.post("/api/orders/", json={}, headers=headers)
+    again = await client.post("/api/orders/", headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert await count_orders(app) == 1
+
+
+async def test_invalid_keys_are_422(client: httpx.AsyncClient, alice: Headers) -> None:
+    for key in ("", "x" * 256, "has space"):
+        response = await client.post(
+            "/api/orders/", json={}, headers={**alice, "Idempotency-Key": key}
+        )
+        assert response.status_code == 422, key

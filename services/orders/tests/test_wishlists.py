@@ -1,0 +1,127 @@
+"""/api/wishlists/ and /api/wishlist-items/: named lists of products, one entry per product."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from orders.db.tables import WishlistItem
+
+Headers = dict[str, str]
+
+
+async def new_wishlist(client: httpx.AsyncClient, headers: Headers, name: str) -> dict[str, Any]:
+    response = await client.post("/api/wishlists/", json={"name": name}, headers=headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def add(
+    client: httpx.AsyncClient, headers: Headers, wishlist_id: int, product_id: int
+) -> httpx.Response:
+    return await client.post(
+        "/api/wishlist-items/",
+        json={"wishlist_id": wishlist_id, "product_id": product_id},
+        headers=headers,
+    )
+
+
+async def test_several_named_wishlists_with_items(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any
+) -> None:
+    birthday = await new_wishlist(client, alice, "  Birthday ")
+    assert (birthday["name"], birthday["items"], birthday["user_id"]) == ("Birthday", [], 2)
+    await new_wishlist(client, alice, "Garden")
+    product = await make_product("Hammock", price="49.90")
+
+    added = await add(client, alice, birthday["id"], product.product_id)
+    assert added.status_code == 201
+    item = added.json()
+    assert (item["name"], item["price"], item["available"]) == ("Hammock", "49.90", True)
+
+    detail = (await client.get(f"/api/wishlists/{birthday['id']}/", headers=alice)).json()
+    assert [i["product_id"] for i in detail["items"]] == [product.product_id]
+    listed = (await client.get("/api/wishlists/", headers=alice)).json()["results"]
+    assert [w["name"] for w in listed] == ["Birthday", "Garden"]
+    assert (await client.get(f"/api/wishlist-items/{item['id']}/", headers=alice)).json() == item
+    only = (
+        await client.get(f"/api/wishlist-items/?wishlist={birthday['id']}", headers=alice)
+    ).json()
+    assert [i["id"] for i in only["results"]] == [item["id"]]
+
+
+async def test_duplicates_are_409(
+    client: httpx.AsyncClient, alice: Headers, bob: Headers, make_product: Any, app: FastAPI
+) -> None:
+    wishlist = await new_wishlist(client, alice, "Books")
+    same_name = await client.post("/api/wishlists/", json={"name": "books"}, headers=alice)
+    assert same_name.status_code == 409
+    await new_wishlist(client, bob, "Books")  # names are per user
+
+    product = await make_product()
+    assert (await add(client, alice, wishlist["id"], product.product_id)).status_code == 201
+    again = await add(client, alice, wishlist["id"], product.product_id)
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+    async with app.state.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(WishlistItem)) == 1
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"name": ""}, {"name": "   "}, {"name": "x" * 101}, {"name": 5}]
+)
+async def test_invalid_wishlist_is_422(
+    client: httpx.AsyncClient, alice: Headers, body: dict[str, Any]
+) -> None:
+    assert (await client.post("/api/wishlists/", json=body, headers=alice)).status_code == 422
+
+
+async def test_invalid_items(client: httpx.AsyncClient, alice: Headers, make_product: Any) -> None:
+    wishlist = await new_wishlist(client, alice, "W")
+    retired = await make_product(active=False)
+    assert (await add(client, alice, wishlist["id"], retired.product_id)).status_code == 422
+    assert (await add(client, alice, wishlist["id"], 987654)).status_code == 422
+    assert (await add(client, alice, 987654, retired.product_id)).status_code == 404
+    bad = await client.post(
+        "/api/wishlist-items/", json={"wishlist_id": "1", "product_id": 1}, headers=alice
+    )
+    assert bad.status_code == 422
+
+
+async def test_delete_an_item(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any, app: FastAPI
+) -> None:
+    wishlist = await new_wishlist(client, alice, "W")
+    item = (await add(client, alice, wishlist["id"], (await make_product()).product_id)).json()
+    url = f"/api/wishlist-items/{item['id']}/"
+    assert (await client.delete(url, headers=alice)).status_code == 204
+    assert (await client.get(url, headers=alice)).status_code == 404
+    assert (await client.delete(url, headers=alice)).status_code == 404
+    assert (await client.get(f"/api/wishlists/{wishlist['id']}/", headers=alice)).json()[
+        "items"
+    ] == []
+
+
+async def test_someone_elses_wishlists_are_404(
+    client: httpx.AsyncClient, alice: Headers, bob: Headers, staff: Headers, make_product: Any
+) -> None:
+    wishlist = await new_wishlist(client, alice, "Private")
+    product = await make_product()
+    item = (await add(client, alice, wishlist["id"], product.product_id)).json()
+    item_url = f"/api/wishlist-items/{item['id']}/"
+
+    assert (await client.get(f"/api/wishlists/{wishlist['id']}/", headers=bob)).status_code == 404
+    assert (await add(client, bob, wishlist["id"], product.product_id)).status_code == 404
+    assert (await client.get(item_url, headers=bob)).status_code == 404
+    assert (await client.delete(item_url, headers=bob)).status_code == 404
+    assert (await client.get("/api/wishlists/", headers=bob)).json()["results"] == []
+    assert (await client.get("/api/wishlist-items/", headers=bob)).json()["results"] == []
+    assert (await client.get(f"/api/wishlists/{wishlist['id']}/", headers=staff)).status_code == 200
+    assert (await client.delete(item_url, headers=staff)).status_code == 404
+    assert (await client.get(item_url, headers=alice)).status_code == 200
+    assert (await client.get("/api/wishlists/")).status_code == 401
