@@ -63,7 +63,9 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
 
 async def commit(session: AsyncSession) -> None:
     """Commit, then run the session's after-commit callbacks."""
-    await session.commit()
+    # A request served from a cache never began a transaction: skip the round trip.
+    if session.in_transaction():
+        await session.commit()
     callbacks: list[AfterCommit] = session.info.pop("after_commit", [])
     for callback in callbacks:
         try:
@@ -73,7 +75,8 @@ async def commit(session: AsyncSession) -> None:
 
 
 async def rollback(session: AsyncSession) -> None:
-    await session.rollback()
+    if session.in_transaction():
+        await session.rollback()
     session.info.pop("after_commit", None)
 
 

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.events.settings import EventSettings
+
 # Local defaults carry this marker so that production refuses to start with them.
 DEFAULT_SECRET = "changethis"  # noqa: S105
 
@@ -14,7 +16,9 @@ DEFAULT_SECRET = "changethis"  # noqa: S105
 class ServiceSettings(BaseSettings):
     """What every service is configured with; subclasses set `env_prefix` (e.g. `USERS_`)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # Subclasses' model_config is merged with this one, so nested variables such as
+    # `USERS_EVENTS__MAX_DELIVERIES=3` work in every service.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_nested_delimiter="__")
 
     environment: Literal["local", "test", "production"] = "local"
     database_url: SecretStr = SecretStr(
@@ -32,6 +36,9 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     # Names the replica in the `X-Served-By` response header when set.
     replica_name: str = ""
+    # The background worker serves its metrics (event lag, pending) here; 0 turns it off.
+    worker_metrics_port: int = 0
+    events: EventSettings = EventSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> ServiceSettings:

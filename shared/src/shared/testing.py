@@ -4,19 +4,27 @@ per-test cleanup and SQL statement counting. Real PostgreSQL and Redis, nothing 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from redis.asyncio import Redis
+from sqlalchemy import Table, event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.dbadmin import admin_url, bootstrap, drop_database, service_url
+from shared.events.consumer import StreamConsumer
+from shared.events.handlers import EventHandlers
+from shared.events.settings import EventSettings
+from shared.events.streams import entry_fields
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -82,3 +90,59 @@ def count_statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
 def bearer(token: str) -> dict[str, str]:
     """The Authorization header for an access token."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def envelope(
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    aggregate_id: str | int,
+    occurred_at: datetime | None = None,
+    event_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """An event as another service would publish it (services never import each other)."""
+    producer = event_type.split(".", 1)[0]
+    return {
+        "event_id": str(event_id or uuid.uuid4()),
+        "type": event_type,
+        "version": 1,
+        "occurred_at": (occurred_at or datetime.now(UTC)).isoformat(),
+        "producer": producer,
+        "correlation_id": None,
+        "aggregate_id": str(aggregate_id),
+        "payload": payload,
+    }
+
+
+async def deliver(
+    events: list[dict[str, Any]],
+    *,
+    redis: Redis,
+    engine: AsyncEngine,
+    inbox: Table,
+    group: str,
+    handlers: EventHandlers,
+) -> None:
+    """Put events on a fresh stream and let a real consumer handle them all, once."""
+    stream = f"test.{uuid.uuid4().hex}"
+    for item in events:
+        fields: dict[Any, Any] = entry_fields(
+            event_id=item["event_id"], event_type=item["type"], envelope_json=json.dumps(item)
+        )
+        await redis.xadd(stream, fields)
+    consumer = StreamConsumer(
+        redis=redis,
+        engine=engine,
+        inbox=inbox,
+        group=group,
+        stream=stream,
+        handlers=handlers,
+        settings=EventSettings(consumer_block_ms=1),
+        name="test",
+    )
+    try:
+        await consumer.start()
+        while await consumer.poll():
+            pass
+    finally:
+        await redis.delete(stream)

@@ -1,0 +1,306 @@
+"""The consumer: one consumer group per consuming service on each stream it reads.
+
+Delivery is at least once. A batch is handled in one transaction holding the inbox
+rows and the handlers' writes (a failing entry is dropped from the batch, which is then
+tried again), and entries are acknowledged only after the commit. Entries left pending
+(a handler failed, or a consumer died) are re-tried through XAUTOCLAIM once idle for
+`claim_idle_ms`; after `max_deliveries` they are copied to the dead-letter stream and
+acknowledged, so the entries behind them keep flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from asgi_correlation_id import correlation_id
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy import Table, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from shared.db import commit, rollback
+from shared.events.dead_letters import dead_letter_fields
+from shared.events.envelope import Envelope
+from shared.events.handlers import EventHandlers, Route
+from shared.events.inbox import record_first_deliveries
+from shared.events.metrics import EVENTS_HANDLED
+from shared.events.retention import prune_inbox
+from shared.events.settings import EventSettings
+from shared.events.stats import refresh_stream_gauges
+from shared.events.streams import StreamEntry, dead_letter_stream, parse_entries
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_S = 5.0
+
+
+def default_consumer_name() -> str:
+    """Unique per process; give a stable name (the replica's) to drain its own pending."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class _HandlerFailed(Exception):
+    """A handler (or the parsing of its event) failed; its batch is rolled back."""
+
+    def __init__(self, entry: StreamEntry, cause: Exception) -> None:
+        super().__init__(entry.id)
+        self.entry = entry
+        self.error = f"{type(cause).__name__}: {cause}"
+
+
+class StreamConsumer:
+    """Reads `stream` as consumer group `group` (the consuming service's name)."""
+
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        engine: AsyncEngine,
+        inbox: Table,
+        group: str,
+        stream: str,
+        handlers: EventHandlers,
+        settings: EventSettings,
+        name: str | None = None,
+    ) -> None:
+        self.redis = redis
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        self.inbox = inbox
+        self.group = group
+        self.stream = stream
+        self.dead_letter_stream = dead_letter_stream(group)
+        self.handlers = handlers
+        self.settings = settings
+        self.name = name or default_consumer_name()
+        self._next_claim = 0.0
+        self._next_maintenance = 0.0
+
+    async def run(self) -> None:
+        """Consume until cancelled; Redis or PostgreSQL errors only delay consumption."""
+        started, failures = False, 0
+        while True:
+            try:
+                if not started:
+                    await self.start()
+                    started = True
+                await self.poll()
+                failures = 0
+            except (RedisError, SQLAlchemyError, OSError) as exc:
+                if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                    started = False  # Redis came back empty (or the stream was deleted)
+                failures += 1
+                delay = min(0.1 * 2**failures, MAX_BACKOFF_S)
+                log.warning("consumer %s paused %.1fs: %s", self.name, delay, exc)
+                await asyncio.sleep(delay)
+
+    async def start(self) -> None:
+        """Create the group if needed, then finish what this consumer name left pending."""
+        try:
+            # From id 0: a group created after events were published still gets them all.
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        await self._check_database()  # reading pending entries counts as a delivery
+        cursor = "0"
+        while entries := await self._read(cursor):
+            await self.process(entries, await self._delivery_counts(entries))
+            cursor = entries[-1].id
+
+    async def poll(self) -> int:
+        """One step of the loop: re-try stale pending entries when due, then read new ones."""
+        handled = 0
+        if time.monotonic() >= self._next_claim:
+            # Claiming counts as a delivery: claim only while the database can take them,
+            # so an outage does not push entries towards the dead-letter stream.
+            await self._check_database()
+            self._next_claim = time.monotonic() + self.settings.claim_interval_s
+            handled += await self.reclaim()
+        entries = await self._read(">", block_ms=self.settings.consumer_block_ms)
+        await self.process(entries, {})  # first delivery of each
+        await self._maintain()
+        return handled + len(entries)
+
+    async def reclaim(self) -> int:
+        """Take over entries idle longer than `claim_idle_ms` (dead consumer, failed handler)."""
+        cursor, total = "0-0", 0
+        while True:
+            # Redis 7 adds a third element, the ids it dropped from the PEL as trimmed.
+            cursor, raw, *_ = await self.redis.xautoclaim(
+                self.stream,
+                self.group,
+                self.name,
+                min_idle_time=self.settings.claim_idle_ms,
+                start_id=cursor,
+                count=self.settings.consumer_batch_size,
+            )
+            entries = parse_entries(raw)
+            await self.process(entries, await self._delivery_counts(entries))
+            total += len(entries)
+            if cursor == "0-0":
+                return total
+
+    async def process(self, entries: list[StreamEntry], deliveries: dict[str, int]) -> None:
+        """Handle a batch; ack what committed, dead-letter what failed too often."""
+        max_deliveries = self.settings.max_deliveries
+        acks: list[str] = []
+        batch: list[StreamEntry] = []
+        for entry in entries:
+            if entry.fields is None:
+                acks.append(entry.id)  # trimmed while pending: nothing left to handle
+            elif deliveries.get(entry.id, 1) > max_deliveries:
+                # Earlier deliveries ended without a verdict: the consumer died on it.
+                reason = f"no success in {max_deliveries} deliveries (consumer crashed?)"
+                await self._dead_letter(entry, deliveries[entry.id], reason)
+            else:
+                batch.append(entry)
+        failures = await self._handle_batch(batch) if batch else {}
+        for entry in batch:
+            error = failures.get(entry.id)
+            count = deliveries.get(entry.id, 1)
+            if error is None:
+                acks.append(entry.id)
+            elif count >= max_deliveries:
+                await self._dead_letter(entry, count, error)
+            else:
+                EVENTS_HANDLED.labels(self.stream, self.group, "failed").inc()
+        if acks:
+            await self.redis.xack(self.stream, self.group, *acks)
+
+    async def _handle_batch(self, entries: list[StreamEntry]) -> dict[str, str]:
+        """Handle entries in one transaction; returns the errors of those that failed.
+
+        A failing handler rolls the whole transaction back, and the batch is tried again
+        without that entry: the handlers before it run a second time (their first run
+        was undone), and a failed entry leaves no trace, inbox row included.
+        """
+        failures: dict[str, str] = {}
+        todo = list(entries)
+        while todo:
+            try:
+                outcomes = await self._handle_in_transaction(todo)
+            except _HandlerFailed as failed:
+                log.warning("handling %s %s failed: %s", self.stream, failed.entry.id, failed.error)
+                failures[failed.entry.id] = failed.error
+                todo.remove(failed.entry)
+            else:
+                for outcome in outcomes:
+                    EVENTS_HANDLED.labels(self.stream, self.group, outcome).inc()
+                break
+        return failures
+
+    async def _handle_in_transaction(self, entries: list[StreamEntry]) -> list[str]:
+        """Dedupe rows and handlers of all entries in one transaction; commits on return."""
+        outcomes: list[str] = []
+        parsed: list[tuple[StreamEntry, Route[Any], Envelope[Any]]] = []
+        for entry in entries:
+            route = self.handlers.route(entry.event_type)
+            if route is None:
+                outcomes.append("ignored")
+                continue
+            try:
+                parsed.append((entry, route, route.parse(entry.envelope_json)))
+            except ValueError as exc:
+                raise _HandlerFailed(entry, exc) from exc
+        async with self.sessionmaker() as session:
+            try:
+                first = await record_first_deliveries(
+                    session,
+                    self.inbox,
+                    group=self.group,
+                    event_ids=[e.event_id for _, _, e in parsed],
+                )
+                for entry, route, event in parsed:
+                    if event.event_id not in first:
+                        outcomes.append("duplicate")
+                        continue
+                    first.discard(event.event_id)  # the same event twice in one batch
+                    # Logs and events written by the handler carry the request id of the origin.
+                    token = correlation_id.set(event.correlation_id)
+                    try:
+                        await route.handler(session, event)
+                    except DBAPIError as exc:
+                        if exc.connection_invalidated:
+                            raise  # the database is gone: not this entry's fault
+                        raise _HandlerFailed(entry, exc) from exc
+                    except Exception as exc:  # any other error is this entry's, not the batch's
+                        raise _HandlerFailed(entry, exc) from exc
+                    finally:
+                        correlation_id.reset(token)
+                    outcomes.append("handled")
+            except BaseException:
+                await rollback(session)
+                raise
+            # Commit through shared.db so the handlers' after-commit callbacks (cache
+            # invalidation) run, exactly as they do after a request.
+            await commit(session)
+        return outcomes
+
+    async def _dead_letter(self, entry: StreamEntry, deliveries: int, error: str) -> None:
+        log.error("dead letter %s %s (%d deliveries): %s", self.stream, entry.id, deliveries, error)
+        fields = dead_letter_fields(
+            entry, stream=self.stream, group=self.group, deliveries=deliveries, error=error
+        )
+        # Park and acknowledge in one MULTI/EXEC, so the entry is never in both or neither.
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.dead_letter_stream, fields)  # type: ignore[arg-type]
+            pipe.xack(self.stream, self.group, entry.id)
+            await pipe.execute()
+        EVENTS_HANDLED.labels(self.stream, self.group, "dead_lettered").inc()
+
+    async def _check_database(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def _read(self, cursor: str, *, block_ms: int | None = None) -> list[StreamEntry]:
+        """XREADGROUP: `>` for new entries, an id for this consumer's pending ones after it."""
+        response: Any = await self.redis.xreadgroup(
+            self.group,
+            self.name,
+            {self.stream: cursor},
+            count=self.settings.consumer_batch_size,
+            block=block_ms,
+        )
+        return parse_entries(response[0][1]) if response else []
+
+    async def _delivery_counts(self, entries: list[StreamEntry]) -> dict[str, int]:
+        """Delivery counts (this one included) of entries re-delivered to this consumer."""
+        if not entries:
+            return {}
+        rows = await self.redis.xpending_range(
+            self.stream,
+            self.group,
+            min=entries[0].id,
+            max=entries[-1].id,
+            # Own failed entries awaiting their retry may sit in the same id range.
+            count=len(entries) + 10 * self.settings.consumer_batch_size,
+            consumername=self.name,
+        )
+        return {str(row["message_id"]): int(row["times_delivered"]) for row in rows}
+
+    async def _maintain(self) -> None:
+        """Run housekeeping once per maintenance interval."""
+        if time.monotonic() < self._next_maintenance:
+            return
+        self._next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
+        try:
+            await self._prune_and_measure()
+        except (RedisError, SQLAlchemyError, OSError):
+            raise
+        except Exception:  # housekeeping must never stop consumption
+            log.exception("consumer maintenance of %s failed", self.stream)
+
+    async def _prune_and_measure(self) -> None:
+        """Forget old dedupe rows; refresh lag, pending and dead-letter gauges."""
+        await prune_inbox(
+            self.engine, self.inbox, group=self.group, retention_s=self.settings.inbox_retention_s
+        )
+        await refresh_stream_gauges(
+            self.redis, stream=self.stream, dead_letter_stream=self.dead_letter_stream
+        )

@@ -1,0 +1,29 @@
+"""Prometheus metrics of the event backbone (served by each service's `/metrics`)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+EVENTS_PUBLISHED = Counter(
+    "shop_events_published_total", "Outbox rows the relay added to a stream.", ["stream"]
+)
+EVENTS_HANDLED = Counter(
+    "shop_events_handled_total",
+    "Stream entries a consumer finished, by outcome "
+    "(handled, duplicate, ignored, failed, dead_lettered).",
+    ["stream", "group", "outcome"],
+)
+OUTBOX_BACKLOG = Gauge("shop_events_outbox_backlog", "Outbox rows not yet published.", ["schema"])
+STREAM_LAG = Gauge(
+    "shop_events_stream_lag",
+    "Entries of a stream not yet delivered to a group.",
+    ["stream", "group"],
+)
+STREAM_PENDING = Gauge(
+    "shop_events_stream_pending",
+    "Entries delivered to a group and not yet acknowledged.",
+    ["stream", "group"],
+)
+DEAD_LETTERS = Gauge(
+    "shop_events_dead_letter_length", "Entries waiting in a dead-letter stream.", ["stream"]
+)

@@ -1,0 +1,152 @@
+"""The relay: publishes outbox rows to the service's stream in id order.
+
+Each batch is one transaction that first takes a transaction-scoped advisory lock, so
+relays on the same outbox (one per replica) publish one batch at a time, in order, and a
+relay that dies mid-batch releases the lock with its connection. Rows are marked
+published in that transaction, which commits only after Redis accepted them: a crash in
+between publishes them twice (consumers dedupe), a Redis outage rolls the marks back and
+the rows wait. NOTIFY wakes an idle relay at once; a poll interval covers a lost LISTEN
+connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import Table, Text, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.events.metrics import EVENTS_PUBLISHED
+from shared.events.outbox import Outbox, notify_channel
+from shared.events.pg import Wakeup, asyncpg_dsn
+from shared.events.retention import prune_outbox, trim_stream
+from shared.events.settings import EventSettings
+from shared.events.stats import refresh_outbox_gauge
+from shared.events.streams import entry_fields
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to `stream`; run one per replica with `await run()`."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        outbox: Outbox,
+        redis: Redis,
+        stream: str,
+        settings: EventSettings,
+    ) -> None:
+        self.engine = engine
+        self.table: Table = outbox.table
+        self.redis = redis
+        self.stream = stream
+        self.settings = settings
+        self.wakeup = Wakeup(asyncpg_dsn(engine.url), notify_channel(outbox.schema))
+        self._lock_name = f"{outbox.schema}.outbox"
+        self._next_maintenance = 0.0
+
+    async def run(self) -> None:
+        """Publish until cancelled; errors of Redis or PostgreSQL only delay publication."""
+        try:
+            while True:
+                # Cleared before draining: a NOTIFY that arrives meanwhile triggers another pass.
+                self.wakeup.event.clear()
+                await self.wakeup.ensure_listening()
+                try:
+                    await self.publish_pending()
+                    await self._maintain()
+                except (RedisError, SQLAlchemyError, OSError) as exc:
+                    log.warning("relay of %s paused: %s", self.stream, exc)
+                    # Not woken by every commit while Redis or PostgreSQL is down.
+                    await asyncio.sleep(self.settings.relay_poll_interval_s)
+                    continue
+                await self.wakeup.wait(self.settings.relay_poll_interval_s)
+        finally:
+            await self.wakeup.close()
+
+    async def publish_pending(self) -> int:
+        """Publish batches until the backlog is gone (or another relay holds the lock)."""
+        total = 0
+        while True:
+            published = await self.publish_batch()
+            total += published
+            # A short batch emptied the backlog; later commits NOTIFY, so no extra query.
+            if published < self.settings.relay_batch_size:
+                return total
+
+    async def publish_batch(self) -> int:
+        """Publish the oldest unpublished rows in one transaction; returns how many."""
+        outbox = self.table
+        async with self.engine.begin() as conn:
+            # One round trip for the relay lock and for skipping the fsync at commit:
+            # losing this commit in a crash only publishes the rows again.
+            locked = await conn.scalar(
+                select(
+                    func.pg_try_advisory_xact_lock(func.hashtext(self._lock_name)),
+                    func.set_config("synchronous_commit", "off", True),
+                )
+            )
+            if not locked:
+                return 0  # another relay is publishing; it drains what we were woken for
+            oldest = (
+                select(outbox.c.id)
+                .where(outbox.c.published_at.is_(None))
+                .order_by(outbox.c.id)
+                .limit(self.settings.relay_batch_size)
+            )
+            # Marked first, in this transaction: if Redis fails, the rollback unmarks them.
+            marked = await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(oldest.scalar_subquery()))
+                .values(published_at=func.now())
+                # As text: PostgreSQL renders the JSON, Python need not parse it.
+                .returning(
+                    outbox.c.id,
+                    outbox.c.event_id,
+                    outbox.c.type,
+                    outbox.c.envelope.cast(Text).label("envelope_json"),
+                )
+            )
+            rows = sorted(marked.all(), key=lambda row: row.id)
+            if not rows:
+                return 0
+            pipe = self.redis.pipeline(transaction=False)
+            for row in rows:
+                fields = entry_fields(
+                    event_id=str(row.event_id), event_type=row.type, envelope_json=row.envelope_json
+                )
+                pipe.xadd(self.stream, fields)  # type: ignore[arg-type]
+            await pipe.execute()
+        EVENTS_PUBLISHED.labels(self.stream).inc(len(rows))
+        return len(rows)
+
+    async def _maintain(self) -> None:
+        """Run housekeeping once per maintenance interval."""
+        if time.monotonic() < self._next_maintenance:
+            return
+        self._next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
+        try:
+            await self._prune_trim_measure()
+        except (RedisError, SQLAlchemyError, OSError):
+            raise
+        except Exception:  # housekeeping must never stop publication
+            log.exception("relay maintenance of %s failed", self.stream)
+
+    async def _prune_trim_measure(self) -> None:
+        """Prune the archive, trim the stream, refresh the backlog gauge."""
+        await prune_outbox(self.engine, self.table, retention_s=self.settings.outbox_retention_s)
+        await trim_stream(
+            self.redis,
+            self.stream,
+            retention_s=self.settings.stream_retention_s,
+            margin_s=self.settings.stream_trim_margin_s,
+        )
+        await refresh_outbox_gauge(self.engine, self.table)

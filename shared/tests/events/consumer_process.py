@@ -1,0 +1,75 @@
+"""A consumer in a process of its own, for the crash tests (run by path, not collected).
+
+    python consumer_process.py DATABASE_URL REDIS_URL SCHEMA GROUP NAME [CRASH]
+
+CRASH `handler:<seq>`: the handler of event <seq> SIGKILLs the process inside the batch
+transaction, after the handlers before it ran. `ack:<n>`: the process SIGKILLs itself
+instead of its n-th XACK, after that batch committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from typing import Any
+
+from events_support import Behaviour, scratch_tables, touched_handlers
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.events.consumer import StreamConsumer
+from shared.events.settings import EventSettings
+from shared.events.streams import events_stream
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def main(
+    database_url: str, redis_url: str, schema: str, group: str, name: str, crash: str
+) -> None:
+    scratch = scratch_tables(schema)
+    point, _, number = crash.partition(":")
+
+    def maybe_die(seq: int) -> None:
+        if point == "handler" and seq == int(number):
+            die()
+
+    engine = create_async_engine(database_url)
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    if point == "ack":
+        acks, xack = 0, redis.xack
+
+        async def xack_or_die(*args: Any) -> Any:
+            nonlocal acks
+            acks += 1
+            if acks == int(number):
+                die()
+            return await xack(*args)
+
+        redis.xack = xack_or_die  # type: ignore[method-assign]
+
+    consumer = StreamConsumer(
+        redis=redis,
+        engine=engine,
+        inbox=scratch.inbox,
+        group=group,
+        stream=events_stream(schema),
+        handlers=touched_handlers(scratch, Behaviour(consumer=name, on_seq=maybe_die)),
+        settings=EventSettings(
+            consumer_batch_size=10,
+            consumer_block_ms=100,
+            claim_idle_ms=300,
+            claim_interval_s=0.1,
+        ),
+        name=name,
+    )
+    await consumer.run()
+
+
+if __name__ == "__main__":
+    database_url, redis_url, schema, group, name, *crash = sys.argv[1:]
+    asyncio.run(main(database_url, redis_url, schema, group, name, "".join(crash)))
