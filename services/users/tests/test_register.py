@@ -144,3 +144,42 @@ async def test_register_works_without_trailing_slash(client: httpx.AsyncClient) 
         json={"email": "alice@example.com", "username": "alice", "password": PASSWORD},
     )
     assert response.status_code == 201
+
+
+async def test_registration_publishes_user_registered_without_secrets(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    from users.db.tables import outbox
+
+    response = await client.post(
+        "/api/auth/register/",
+        json={
+            "email": "ann@example.com",
+            "username": "ann",
+            "password": PASSWORD,
+            "first_name": "Ann",
+        },
+    )
+    user_id = response.json()["id"]
+    # A refused registration publishes nothing.
+    await client.post(
+        "/api/auth/register/",
+        json={"email": "ann@example.com", "username": "ann2", "password": PASSWORD},
+    )
+    async with app.state.engine.connect() as conn:
+        rows = (await conn.execute(select(outbox.table.c.envelope))).scalars().all()
+    assert len(rows) == 1
+    event = rows[0]
+    assert event["type"] == "users.UserRegistered"
+    assert event["aggregate_id"] == str(user_id)
+    assert event["payload"] == {
+        "user_id": user_id,
+        "email": "ann@example.com",
+        "username": "ann",
+        "first_name": "Ann",
+        "last_name": "",
+        "is_active": True,
+        "is_staff": False,
+    }
+    assert PASSWORD not in str(event)
+    assert "$2b$" not in str(event)

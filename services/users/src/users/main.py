@@ -13,6 +13,7 @@ from users.api import auth, jwks, users
 from users.db.login_failures import LoginFailures
 from users.domain.accounts import AuthContext
 from users.domain.passwords import PasswordHasher
+from users.events.published import events
 from users.keys import load_signing_keys
 from users.settings import UsersSettings
 
@@ -46,6 +47,7 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
 
     return create_service_app(
         name="users",
+        events=[events],
         title="Highload Shop: users",
         description="Accounts, login, access and refresh tokens, profiles.",
         settings=settings,

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from users.domain.accounts import AuthContext
 
 
-def _auth_context(request: Request) -> AuthContext:
+async def _auth_context(request: Request) -> AuthContext:
     context: AuthContext = request.app.state.auth
     return context
 
@@ -17,7 +17,7 @@ def _auth_context(request: Request) -> AuthContext:
 Auth = Annotated[AuthContext, Depends(_auth_context)]
 
 
-def _client_address(request: Request) -> str:
+async def _client_address(request: Request) -> str:
     # uvicorn runs with --proxy-headers behind nginx, so this is the real client.
     return request.client.host if request.client else "unknown"
 

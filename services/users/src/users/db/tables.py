@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import service_metadata
+from shared.events.outbox import Outbox
 
 SCHEMA = "users"
 
@@ -70,3 +71,7 @@ class RefreshToken(Base):
     # Set when the token was exchanged for a new pair; a second use is a reuse.
     rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# Events published with the data they describe (see shared.events).
+outbox = Outbox(Base.metadata)

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.errors import Conflict, TooManyRequests, Unauthorized
 from users.db import refresh_tokens, users
 from users.db.login_failures import LoginFailures
-from users.db.tables import User
+from users.db.tables import User, outbox
 from users.domain.passwords import PasswordHasher, check_password_policy
 from users.domain.tokens import hash_refresh_token, issue_access_token, new_refresh_token
+from users.events.published import UserRegistered, UserUpdated
 from users.keys import SigningKeys
 from users.settings import UsersSettings
 
@@ -45,6 +46,18 @@ class RefreshTokenReused(Unauthorized):
     """A rotated refresh token came back: its family is revoked, and that must stick."""
 
     keep_changes = True
+
+
+def _state(user: User) -> dict[str, object]:
+    return {
+        "user_id": user.id,
+        "email": user.email,
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "is_active": user.is_active,
+        "is_staff": user.is_staff,
+    }
 
 
 def normalize_email(email: str) -> str:
@@ -78,6 +91,7 @@ async def register(
         raise Conflict(
             f"That {' and '.join(taken) or 'account'} is already registered.", taken=taken
         )
+    await outbox.publish(session, UserRegistered(**_state(user)), aggregate_id=user.id)
     return user
 
 
@@ -167,4 +181,5 @@ async def save_staff(
     user.is_active = True
     user.password_hash = await hasher.hash(password)
     await session.flush()
+    await outbox.publish(session, UserUpdated(**_state(user)), aggregate_id=user.id)
     return user, False

@@ -1,0 +1,1 @@
+"""Users events: what the users service publishes (published.py)."""

@@ -1,0 +1,42 @@
+"""The users service's background work: `python -m users.worker`, the outbox relay that
+publishes account events on `users.events`."""
+
+from __future__ import annotations
+
+from shared import worker
+from shared.db import create_engine
+from shared.events.relay import OutboxRelay
+from shared.events.streams import events_stream
+from shared.redis_client import create_redis
+from users.db.tables import outbox
+from users.settings import UsersSettings
+
+
+def build(settings: UsersSettings) -> worker.Build:
+    async def start() -> tuple[worker.Tasks, worker.Cleanup]:
+        engine = create_engine(settings, application_name="users-worker")
+        redis = create_redis(settings)
+        relay = OutboxRelay(
+            engine=engine,
+            outbox=outbox,
+            redis=redis,
+            stream=events_stream("users"),
+            settings=settings.events,
+        )
+
+        async def cleanup() -> None:
+            await redis.aclose()
+            await engine.dispose()
+
+        return [relay.run()], cleanup
+
+    return start
+
+
+def main() -> None:
+    settings = UsersSettings()
+    worker.main("users", settings, build(settings), metrics_port=settings.worker_metrics_port)
+
+
+if __name__ == "__main__":
+    main()
