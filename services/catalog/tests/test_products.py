@@ -149,3 +149,46 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, staff: dict[str,
         "/api/products/", content=b"{", headers={**staff, "Content-Type": "application/json"}
     )
     assert response.status_code == 400
+
+
+async def test_product_writes_publish_events_with_the_whole_state(
+    client: httpx.AsyncClient, staff: dict[str, str], make_category: Any, app: FastAPI
+) -> None:
+    from catalog.db.tables import outbox
+
+    books = await make_category("Books")
+    created = await client.post(
+        "/api/products/",
+        json={"name": "Dune", "price": "9.90", "stock_quantity": 5, "category_id": books.id},
+        headers={**staff, "X-Request-ID": "create-dune"},
+    )
+    product_id = created.json()["id"]
+    await client.patch(f"/api/products/{product_id}/", json={"price": "8.00"}, headers=staff)
+    await client.delete(f"/api/products/{product_id}/", headers=staff)
+    # A rejected write publishes nothing.
+    await client.patch(f"/api/products/{product_id}/", json={"price": "-1"}, headers=staff)
+
+    async with app.state.engine.connect() as conn:
+        rows = (
+            (await conn.execute(select(outbox.table.c.envelope).order_by(outbox.table.c.id)))
+            .scalars()
+            .all()
+        )
+    assert [r["type"] for r in rows] == [
+        "catalog.ProductCreated",
+        "catalog.ProductUpdated",
+        "catalog.ProductDeleted",
+    ]
+    assert rows[0]["payload"] == {
+        "product_id": product_id,
+        "name": "Dune",
+        "price": "9.90",
+        "stock_quantity": 5,
+        "category_id": books.id,
+        "active": True,
+    }
+    assert rows[0]["correlation_id"] == "create-dune"
+    assert rows[0]["producer"] == "catalog"
+    assert rows[0]["aggregate_id"] == str(product_id)
+    assert rows[1]["payload"]["price"] == "8.00"
+    assert rows[2]["payload"] == {"product_id": product_id}

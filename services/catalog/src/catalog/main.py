@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from catalog.api import categories, products, reports, reviews
 from catalog.db.cache import ProductCache
 from catalog.db.reports import refresh_category_stats
+from catalog.events.published import events
 from catalog.settings import CatalogSettings
 from shared.app import create_service_app
 
@@ -55,6 +56,7 @@ def create_app(
 
     return create_service_app(
         name="catalog",
+        events=[events],
         title="Highload Shop: catalog",
         description="Categories, products with full-text search, reviews, stock.",
         settings=settings,

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from catalog.db.cache import ProductCache
 
 
-def _cache(request: Request) -> ProductCache:
+async def _cache(request: Request) -> ProductCache:
     cache: ProductCache = request.app.state.product_cache
     return cache
 

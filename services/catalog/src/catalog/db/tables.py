@@ -25,6 +25,8 @@ from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import service_metadata
+from shared.events.inbox import inbox_table
+from shared.events.outbox import Outbox
 
 SCHEMA = "catalog"
 # Weighted so that a match in the name ranks above one in the description.
@@ -160,3 +162,9 @@ class StockReservation(Timestamps, Base):
         BigInteger, ForeignKey("catalog.products.id", ondelete="RESTRICT"), primary_key=True
     )
     quantity: Mapped[int] = mapped_column(Integer)
+
+
+# The event backbone's tables in this schema: events published with the data they
+# describe (outbox), and events from other services handled once (inbox).
+outbox = Outbox(Base.metadata)
+inbox = inbox_table(Base.metadata)

@@ -9,9 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.db import categories, products
 from catalog.db.cache import ProductCache
-from catalog.db.tables import Category, Product
+from catalog.db.tables import Category, Product, outbox
+from catalog.events.published import ProductCreated, ProductDeleted, ProductUpdated
 from shared.db import after_commit
 from shared.errors import NotFound, Unprocessable
+from shared.events.envelope import EventPayload
 
 
 async def _category(session: AsyncSession, category_id: int) -> Category:
@@ -21,7 +23,23 @@ async def _category(session: AsyncSession, category_id: int) -> Category:
     return category
 
 
-def _invalidate_after_commit(session: AsyncSession, cache: ProductCache, product_id: int) -> None:
+def _state(product: Product) -> dict[str, object]:
+    return {
+        "product_id": product.id,
+        "name": product.name,
+        "price": product.price,
+        "stock_quantity": product.stock_quantity,
+        "category_id": product.category_id,
+        "active": product.deleted_at is None,
+    }
+
+
+async def _changed(
+    session: AsyncSession, cache: ProductCache, product: Product, event: EventPayload
+) -> None:
+    """Tell other services (outbox, same transaction) and drop cached pages (after commit)."""
+    await outbox.publish(session, event, aggregate_id=product.id)
+    product_id = product.id
     after_commit(session, lambda: cache.invalidate(product_id))
 
 
@@ -48,7 +66,7 @@ async def create(
     product.category = category
     session.add(product)
     await session.flush()
-    _invalidate_after_commit(session, cache, product.id)
+    await _changed(session, cache, product, ProductCreated(**_state(product)))
     return product
 
 
@@ -78,7 +96,7 @@ async def update(
         product.stock_quantity = stock_quantity
     product.updated_at = datetime.now(UTC)
     await session.flush()
-    _invalidate_after_commit(session, cache, product.id)
+    await _changed(session, cache, product, ProductUpdated(**_state(product)))
     return product
 
 
@@ -89,4 +107,4 @@ async def delete(session: AsyncSession, cache: ProductCache, product_id: int) ->
         raise NotFound("No such product.")
     product.deleted_at = datetime.now(UTC)
     await session.flush()
-    _invalidate_after_commit(session, cache, product.id)
+    await _changed(session, cache, product, ProductDeleted(product_id=product.id))
