@@ -10,8 +10,8 @@ the only code that runs as a PostgreSQL superuser; migrations run as the service
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import os
 from collections.abc import Iterable
 
@@ -20,6 +20,9 @@ import asyncpg
 from shared.settings import DEFAULT_SECRET
 
 SERVICES = ("users", "catalog", "orders", "payments")
+# Further schemas a service's role owns, outside its search_path (the order-history
+# projection keeps its tables apart from the orders service's own).
+EXTRA_SCHEMAS: dict[str, tuple[str, ...]] = {"orders": ("order_history",)}
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -85,6 +88,10 @@ async def bootstrap(database: str, services: Iterable[str] = SERVICES) -> None:
             await target.execute(f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {role}")
             await target.execute(f"ALTER SCHEMA {schema} OWNER TO {role}")
             await target.execute(f"ALTER ROLE {role} IN DATABASE {db} SET search_path = {schema}")
+            for extra in EXTRA_SCHEMAS.get(service, ()):
+                quoted = await target.fetchval("SELECT quote_ident($1::text)", extra)
+                await target.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted} AUTHORIZATION {role}")
+                await target.execute(f"ALTER SCHEMA {quoted} OWNER TO {role}")
     finally:
         await target.close()
 

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import httpx
 from fastapi import FastAPI
 
-from orders.api import cart_items, carts, order_items, orders, wishlist_items, wishlists
+from orders.api import (
+    cart_items,
+    carts,
+    history,
+    order_items,
+    orders,
+    reports,
+    wishlist_items,
+    wishlists,
+)
+from orders.db.status_watch import StatusWatch
+from orders.events.published import events
 from orders.settings import OrdersSettings
 from shared.app import create_service_app
 
@@ -14,8 +28,16 @@ def create_app(
     settings: OrdersSettings | None = None, *, jwks_client: httpx.AsyncClient | None = None
 ) -> FastAPI:
     settings = settings or OrdersSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.status_watch = StatusWatch(app.state.engine)
+        yield
+        await app.state.status_watch.close()
+
     return create_service_app(
         name="orders",
+        events=[events],
         title="Highload Shop: orders",
         description="Shopping carts, wishlists, orders and their lifecycle.",
         settings=settings,
@@ -24,8 +46,11 @@ def create_app(
             cart_items.router,
             wishlists.router,
             wishlist_items.router,
+            history.router,  # before orders: "history" is not an order id
             orders.router,
             order_items.router,
+            reports.router,
         ],
         jwks_client=jwks_client,
+        lifespan=lifespan,
     )

@@ -17,3 +17,17 @@ class OrdersSettings(ServiceSettings):
     reservation_window_seconds: int = Field(default=900, ge=1)
     # Every order is priced in this one currency (ISO 4217), as the catalog's prices are.
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    # How often the worker cancels orders whose payment window has passed.
+    expiry_sweep_seconds: float = Field(default=15.0, gt=0)
+    # Order confirmations go out over SMTP; `make run` starts a development sink here.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_start_tls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "Highload Shop <orders@highload-shop.example>"
+    # The development mail sink (`python -m orders.mailsink`) listens on smtp_port here
+    # and keeps every message it receives as a file in mail_sink_dir.
+    mail_sink_host: str = "127.0.0.1"
+    mail_sink_dir: str = "var/mail"

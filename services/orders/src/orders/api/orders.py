@@ -3,19 +3,23 @@ along their lifecycle (customers cancel, staff ship and complete)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.api.deps import PathId, Settings
 from orders.api.schemas import OrderIn, OrderOut
 from orders.db import orders as repo
+from orders.db.status_watch import StatusWatch
 from orders.db.tables import Order
 from orders.domain import checkout, lifecycle
 from orders.domain.access import owner_filter
 from orders.domain.status import OrderStatus
-from shared.auth import CurrentUser, StaffUser
+from shared.auth import CurrentUser, Principal, StaffUser
 from shared.db import DbSession
 from shared.errors import problem_responses
 from shared.pagination import Page, PageParams, keyset_page, page_params
@@ -90,8 +94,47 @@ async def create_order(
 
 
 @router.get("/{order_id}/", responses=problem_responses(401, 404, 422))
-async def get_order(order_id: PathId, user: CurrentUser, session: DbSession) -> OrderOut:
-    return OrderOut.model_validate(await lifecycle.get(session, user, order_id))
+async def get_order(
+    order_id: PathId,
+    user: CurrentUser,
+    session: DbSession,
+    request: Request,
+    changed_from: Annotated[
+        OrderStatus | None,
+        Query(description="Long polling: answer once the order is no longer in this status..."),
+    ] = None,
+    wait: Annotated[float, Query(ge=0, le=30, description="...or after this many seconds.")] = 0,
+) -> OrderOut:
+    """One order with its lines.
+
+    With `changed_from=pending&wait=25` the answer waits until the order leaves `pending`
+    (or 25 s pass), so an SPA learns the saga's outcome without polling in a loop.
+    """
+    order = await lifecycle.get(session, user, order_id)
+    if changed_from is not None and wait > 0 and order.status == changed_from:
+        order = await _await_change(request, session, user, order_id, changed_from, wait)
+    return OrderOut.model_validate(order)
+
+
+async def _await_change(
+    request: Request,
+    session: AsyncSession,
+    user: Principal,
+    order_id: int,
+    changed_from: OrderStatus,
+    wait: float,
+) -> Order:
+    watch: StatusWatch = request.app.state.status_watch
+    async with watch.watching(order_id) as changed:
+        # Ending the transaction hands the connection back to the pool while we wait.
+        await session.commit()
+        order = await lifecycle.get(session, user, order_id)
+        if order.status != changed_from or changed is None:
+            return order
+        await session.commit()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), wait)
+        return await lifecycle.get(session, user, order_id)
 
 
 @router.post("/{order_id}/place/", responses=problem_responses(401, 404, 409, 422))

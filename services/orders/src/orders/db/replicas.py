@@ -86,3 +86,21 @@ async def get_products(
 
 async def get_user(session: AsyncSession, user_id: int) -> UserReplica | None:
     return await session.get(UserReplica, user_id)
+
+
+async def deactivate_product(session: AsyncSession, *, product_id: int, version: datetime) -> None:
+    """A product left the shop: it can no longer be ordered.
+
+    If its creation has not arrived yet, a tombstone is stored; the older creation event
+    then loses to it on version.
+    """
+    values = insert(ProductReplica).values(
+        product_id=product_id, name="", price=0, active=False, version=version
+    )
+    await session.execute(
+        values.on_conflict_do_update(
+            index_elements=[ProductReplica.product_id],
+            set_={"active": False, "version": values.excluded.version},
+            where=ProductReplica.version < values.excluded.version,
+        )
+    )

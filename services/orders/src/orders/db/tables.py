@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import service_metadata
+from shared.events.inbox import inbox_table
+from shared.events.outbox import Outbox
 
 SCHEMA = "orders"
 STATUSES = (
@@ -235,3 +237,40 @@ class IdempotencyKey(Base):
 
 # Old keys are purged by age.
 Index("ix_order_idempotency_keys_created", IdempotencyKey.created_at)
+
+
+# The event backbone's tables in this schema: events published with the data they
+# describe (outbox), and events from other services handled once (inbox).
+outbox = Outbox(Base.metadata)
+inbox = inbox_table(Base.metadata)
+
+
+class ProductSales(Base):
+    """Units and revenue per product over paid orders, for the bestsellers report.
+
+    Maintained by the `orders-reports` consumer from OrderPaid / OrderCancelled, off the
+    checkout path, so the report reads ten rows whatever the number of orders.
+    """
+
+    __tablename__ = "product_sales"
+
+    product_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(200))
+    units: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
+
+
+Index("ix_product_sales_units", ProductSales.units.desc(), ProductSales.product_id)
+
+
+class CustomerStats(Base):
+    """Paid orders and money spent per customer (maintained like ProductSales)."""
+
+    __tablename__ = "customer_stats"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    orders_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_spent: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
+
+
+Index("ix_customer_stats_spent", CustomerStats.total_spent.desc(), CustomerStats.user_id)

@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.db import orders
-from orders.db.tables import Order
+from orders.db.status_watch import notify_changed
+from orders.db.tables import Order, outbox
 from orders.domain.access import can_read
 from orders.domain.status import Action, OrderStatus, can, next_status
+from orders.events.announce import announcement
 from shared.auth import Principal
 from shared.errors import Forbidden, NotFound
 
@@ -44,8 +46,8 @@ async def change_status(
 ) -> StatusChange:
     """Move a locked order by `action`, or raise `IllegalTransition` (409).
 
-    The only code that writes `Order.status`: the event announcing the change belongs
-    here, written in the same transaction.
+    The only code that writes `Order.status`, and the event announcing the change goes
+    into the outbox in the same transaction.
     """
     source = OrderStatus(order.status)
     target = next_status(source, action)
@@ -53,6 +55,9 @@ async def change_status(
     if target is OrderStatus.CANCELLED:
         order.cancel_reason = reason
     await session.flush()
+    event = announcement(order, action=action, source=source, reason=reason)
+    await outbox.publish(session, event, aggregate_id=order.id)
+    await notify_changed(session, order.id)  # wakes long-polling readers at commit
     return StatusChange(order=order, action=action, source=source, target=target, reason=reason)
 
 

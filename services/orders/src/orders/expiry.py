@@ -1,0 +1,42 @@
+"""Cancel orders whose payment window passed unpaid, so their stock goes back on sale."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orders.db import orders
+from orders.domain import lifecycle
+from shared.db import commit, create_sessionmaker
+
+log = logging.getLogger(__name__)
+
+
+async def expire_overdue(engine: AsyncEngine, *, now: datetime | None = None) -> int:
+    """One sweep: each overdue order is cancelled in its own transaction (its OrderCancelled
+    event with it). Safe with several workers sweeping: `expire` locks and re-checks."""
+    sessionmaker = create_sessionmaker(engine)
+    now = now or datetime.now(UTC)
+    async with sessionmaker() as session:
+        overdue = await orders.expired_ids(session, now=now)
+    expired = 0
+    for order_id in overdue:
+        async with sessionmaker() as session:
+            if await lifecycle.expire(session, order_id, now=now) is not None:
+                expired += 1
+            await commit(session)
+    return expired
+
+
+async def sweep_forever(engine: AsyncEngine, *, every_seconds: float) -> None:
+    while True:
+        try:
+            if expired := await expire_overdue(engine):
+                log.info("cancelled %d orders whose payment window passed", expired)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("expiry sweep failed, retrying next round: %s", exc)
+        await asyncio.sleep(every_seconds)

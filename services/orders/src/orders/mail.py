@@ -1,0 +1,81 @@
+"""Order confirmation emails, sent over SMTP when an order is paid.
+
+A consumer group of its own (`orders-mailer`) sends them, so a slow or failing mail
+server delays emails, never the checkout saga; a failed send is retried by the stream
+consumer and, after too many tries, parked as a dead letter for an operator.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import aiosmtplib
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orders.db import orders, replicas
+from orders.db.tables import Order
+from orders.settings import OrdersSettings
+from shared.events.envelope import Envelope
+from shared.events.handlers import EventHandlers
+
+
+class OrderPaid(BaseModel):
+    order_id: int
+    user_id: int
+
+
+class MissingRecipient(Exception):
+    """The user's replica has not arrived yet; the consumer retries later."""
+
+
+def confirmation(order: Order, *, to: str, name: str, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = f"Your order #{order.id} is paid"
+    lines = [
+        f"Hello {name}," if name else "Hello,",
+        "",
+        f"thank you: order #{order.id} is paid.",
+        "",
+    ]
+    lines += [
+        f"  {item.quantity} x {item.name} @ {item.unit_price} {order.currency} = "
+        f"{item.line_total} {order.currency}"
+        for item in order.items
+    ]
+    lines += ["", f"Total: {order.total_amount} {order.currency}", "", "Highload Shop"]
+    message.set_content("\n".join(lines))
+    return message
+
+
+async def send(message: EmailMessage, settings: OrdersSettings) -> None:
+    await aiosmtplib.send(
+        message,
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username or None,
+        password=settings.smtp_password.get_secret_value() or None,
+        start_tls=settings.smtp_start_tls,
+        timeout=settings.smtp_timeout_seconds,
+    )
+
+
+def mailer_handlers(settings: OrdersSettings) -> EventHandlers:
+    handlers = EventHandlers()
+
+    @handlers.on("orders.OrderPaid", OrderPaid)
+    async def confirm(session: AsyncSession, event: Envelope[OrderPaid]) -> None:
+        order = await orders.get(session, event.payload.order_id)
+        user = await replicas.get_user(session, event.payload.user_id)
+        if order is None:
+            return
+        if user is None:
+            raise MissingRecipient(f"no email address for user {event.payload.user_id} yet")
+        name = " ".join(part for part in (user.first_name, user.last_name) if part)
+        await send(
+            confirmation(order, to=user.email, name=name, sender=settings.mail_from), settings
+        )
+
+    return handlers

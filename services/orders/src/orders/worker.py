@@ -1,0 +1,82 @@
+"""The orders service's background work: `python -m orders.worker`.
+
+- the outbox relay, publishing order events on `orders.events`;
+- consumers of `catalog.events` (product replica, stock answers), `payments.events`
+  (payment answers) and `users.events` (user replica), as consumer group `orders`;
+- the confirmation mailer, group `orders-mailer` on `orders.events`;
+- the report keeper (bestsellers, customer stats), group `orders-reports` on `orders.events`;
+- the sweep that cancels orders whose payment window passed.
+"""
+
+from __future__ import annotations
+
+from orders import expiry
+from orders.db.tables import inbox, outbox
+from orders.events.handlers import (
+    catalog_handlers,
+    payments_handlers,
+    reports_handlers,
+    users_handlers,
+)
+from orders.mail import mailer_handlers
+from orders.settings import OrdersSettings
+from shared import worker
+from shared.db import create_engine
+from shared.events.consumer import StreamConsumer
+from shared.events.handlers import EventHandlers
+from shared.events.relay import OutboxRelay
+from shared.events.streams import events_stream
+from shared.redis_client import create_redis
+
+
+def build(settings: OrdersSettings) -> worker.Build:
+    async def start() -> tuple[worker.Tasks, worker.Cleanup]:
+        engine = create_engine(settings, application_name="orders-worker")
+        redis = create_redis(settings)
+        name = worker.consumer_name("orders", settings)
+
+        def consumer(group: str, producer: str, handlers: EventHandlers) -> StreamConsumer:
+            return StreamConsumer(
+                redis=redis,
+                engine=engine,
+                inbox=inbox,
+                group=group,
+                stream=events_stream(producer),
+                handlers=handlers,
+                settings=settings.events,
+                name=name,
+            )
+
+        relay = OutboxRelay(
+            engine=engine,
+            outbox=outbox,
+            redis=redis,
+            stream=events_stream("orders"),
+            settings=settings.events,
+        )
+        tasks: worker.Tasks = [
+            relay.run(),
+            consumer("orders", "catalog", catalog_handlers()).run(),
+            consumer("orders", "payments", payments_handlers()).run(),
+            consumer("orders", "users", users_handlers()).run(),
+            consumer("orders-mailer", "orders", mailer_handlers(settings)).run(),
+            consumer("orders-reports", "orders", reports_handlers()).run(),
+            expiry.sweep_forever(engine, every_seconds=settings.expiry_sweep_seconds),
+        ]
+
+        async def cleanup() -> None:
+            await redis.aclose()
+            await engine.dispose()
+
+        return tasks, cleanup
+
+    return start
+
+
+def main() -> None:
+    settings = OrdersSettings()
+    worker.main("orders", settings, build(settings), metrics_port=settings.worker_metrics_port)
+
+
+if __name__ == "__main__":
+    main()

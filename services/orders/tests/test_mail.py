@@ -1,0 +1,124 @@
+"""Order confirmation emails through a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+from orders.db.replicas import upsert_user
+from orders.db.tables import inbox
+from orders.mail import mailer_handlers
+from orders.settings import OrdersSettings
+from shared.db import commit
+from shared.testing import deliver, envelope
+
+Headers = dict[str, str]
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def settings(settings: OrdersSettings, smtp_port: int) -> OrdersSettings:
+    return settings.model_copy(update={"smtp_port": smtp_port})
+
+
+@pytest.fixture
+def mailbox(smtp_port: int) -> Iterator[Inbox]:
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    yield box
+    controller.stop()
+
+
+async def paid_event(
+    app: FastAPI, alice: Headers, place_order: Callable[..., Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
+    order = await place_order(alice, price="12.50", quantity=2)
+    async with app.state.sessionmaker() as session:
+        await upsert_user(
+            session,
+            user_id=2,
+            email="alice@example.com",
+            first_name="Alice",
+            last_name="Liddell",
+            version=datetime.now(UTC),
+        )
+        await commit(session)
+    payload = {"order_id": order["id"], "user_id": 2, "status": "paid"}
+    return envelope("orders.OrderPaid", payload, aggregate_id=order["id"])
+
+
+async def mail(app: FastAPI, settings: OrdersSettings, *events: dict[str, Any]) -> None:
+    redis: Redis = app.state.redis
+    await deliver(
+        list(events),
+        redis=redis,
+        engine=app.state.engine,
+        inbox=inbox,
+        group="orders-mailer",
+        handlers=mailer_handlers(settings),
+    )
+
+
+async def test_paid_order_gets_one_confirmation(
+    app: FastAPI,
+    settings: OrdersSettings,
+    mailbox: Inbox,
+    alice: Headers,
+    place_order: Callable[..., Awaitable[dict[str, Any]]],
+) -> None:
+    event = await paid_event(app, alice, place_order)
+    await mail(app, settings, event, event)  # redelivered: still one email
+    [message] = mailbox.messages
+    assert message["To"] == "alice@example.com"
+    assert message["Subject"] == f"Your order #{event['payload']['order_id']} is paid"
+    body = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert "Hello Alice Liddell," in body
+    assert "2 x " in body
+    assert "@ 12.50 EUR = 25.00 EUR" in body
+    assert "Total: 25.00 EUR" in body
+
+
+async def test_a_mail_server_outage_leaves_the_event_to_retry(
+    app: FastAPI,
+    settings: OrdersSettings,
+    alice: Headers,
+    place_order: Callable[..., Awaitable[dict[str, Any]]],
+) -> None:
+    """No SMTP server listens: the send fails, nothing is recorded as handled, so the
+    stream consumer delivers it again later (and dead-letters it after too many tries)."""
+    event = await paid_event(app, alice, place_order)
+    await mail(app, settings, event)
+    async with app.state.engine.connect() as conn:
+        handled = (await conn.execute(select(func.count()).select_from(inbox))).scalar_one()
+    assert handled == 0
