@@ -1,0 +1,1 @@
+"""Highload Shop payments service."""

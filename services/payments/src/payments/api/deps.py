@@ -1,0 +1,26 @@
+"""Dependencies of the payments routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from payments.provider.base import PaymentProvider
+from payments.settings import PaymentsSettings
+
+
+def _settings(request: Request) -> PaymentsSettings:
+    settings: PaymentsSettings = request.app.state.settings
+    return settings
+
+
+def _provider(request: Request) -> PaymentProvider:
+    provider: PaymentProvider = request.app.state.provider
+    return provider
+
+
+Settings = Annotated[PaymentsSettings, Depends(_settings)]
+Provider = Annotated[PaymentProvider, Depends(_provider)]
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -1,0 +1,45 @@
+"""The replica of orders, kept from the orders service's events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payments.db.tables import OrderReplica
+
+
+async def apply(
+    session: AsyncSession,
+    *,
+    order_id: int,
+    user_id: int,
+    total_amount: Decimal,
+    currency: str,
+    status: str,
+    version: datetime,
+) -> bool:
+    """Store the order's state as of `version`, unless a newer one is stored; True if
+    stored."""
+    values = {
+        "user_id": user_id,
+        "total_amount": total_amount,
+        "currency": currency,
+        "status": status,
+        "version": version,
+    }
+    upsert = insert(OrderReplica).values(order_id=order_id, **values)
+    stmt = upsert.on_conflict_do_update(
+        index_elements=[OrderReplica.order_id],
+        set_={name: upsert.excluded[name] for name in values},
+        where=OrderReplica.version < upsert.excluded.version,
+    ).returning(OrderReplica.order_id)
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def get(session: AsyncSession, order_id: int) -> OrderReplica | None:
+    stmt = select(OrderReplica).where(OrderReplica.order_id == order_id)
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,1 @@
+"""Payment rules: validation of payment details, requests, processing, refunds."""

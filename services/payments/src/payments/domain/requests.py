@@ -1,0 +1,134 @@
+"""Accepting a payment request: idempotency, the order's state, tokenization.
+
+Idempotency follows Stripe: a key belongs to one user for `ttl`; the same key with the
+same body answers with the stored response and does nothing else; with another body it
+is refused (422); while the first request with a key is still running, another one with
+that key gets 409. Only accepted payments are stored: a refused request (404, 409, 422)
+leaves no record, so it can be retried with the same key once the order is payable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payments.db import idempotency, orders, payments
+from payments.db.tables import Payment, outbox
+from payments.events.published import PaymentRequested
+from payments.provider.base import (
+    BankAccount,
+    CardDetails,
+    PaymentDetails,
+    PaymentProvider,
+    PayPalAccount,
+)
+from shared.auth import Principal
+from shared.errors import Conflict, NotFound, Unprocessable
+
+PAYABLE = ("awaiting_payment", "payment_failed")
+PAID = ("paid", "shipped", "completed")
+ACCEPTED = 202
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The response to a payment request: new, or replayed from its idempotency key."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool
+
+
+def method_of(details: PaymentDetails) -> str:
+    if isinstance(details, CardDetails):
+        return "card"
+    if isinstance(details, PayPalAccount):
+        return "paypal"
+    assert isinstance(details, BankAccount)
+    return "bank_transfer"
+
+
+async def request_payment(
+    session: AsyncSession,
+    provider: PaymentProvider,
+    user: Principal,
+    *,
+    order_id: int,
+    amount: Decimal | None,
+    details: PaymentDetails,
+    key: str,
+    request_hash: str,
+    ttl: timedelta,
+    render: Callable[[Payment], dict[str, Any]],
+) -> Answer:
+    """Create a pending payment of the caller's order and ask the processor to charge it."""
+    if not await idempotency.try_lock(session, user_id=user.id, key=key):
+        raise Conflict(
+            "A request with this Idempotency-Key is still in progress; retry later.",
+            code="idempotency_key_in_use",
+        )
+    record = await idempotency.get(session, user_id=user.id, key=key)
+    if record is not None and record.created_at < datetime.now(UTC) - ttl:
+        await idempotency.forget(session, record)
+        record = None
+    if record is not None:
+        if record.request_hash != request_hash:
+            raise Unprocessable(
+                "This Idempotency-Key was used with a different request body.",
+                loc=("header", "Idempotency-Key"),
+                code="idempotency_key_reused",
+            )
+        return Answer(record.response_status, record.response_body, replayed=True)
+
+    order = await orders.get(session, order_id)
+    if order is None or order.user_id != user.id:
+        raise NotFound("No such order awaiting payment.")
+    await _check_payable(session, order_id=order_id, status=order.status)
+    if amount is not None and amount != order.total_amount:
+        raise Unprocessable(
+            f"The amount must be the order's total, {order.total_amount}.",
+            loc=("body", "amount"),
+            code="amount_mismatch",
+        )
+    source = await provider.tokenize(details)
+    payment = await payments.insert_pending(
+        session,
+        order_id=order_id,
+        user_id=user.id,
+        amount=order.total_amount,
+        currency=order.currency,
+        method=method_of(details),
+        source_token=source.token,
+        card_brand=source.card_brand,
+        card_last4=source.card_last4,
+        card_exp_month=source.card_exp_month,
+        card_exp_year=source.card_exp_year,
+    )
+    if payment is None:  # another key won the race for this order
+        await _check_payable(session, order_id=order_id, status=order.status)
+        raise Conflict("This order already has a payment.", code="payment_in_progress")
+    await outbox.publish(
+        session, PaymentRequested(payment_id=payment.id, order_id=order_id), aggregate_id=order_id
+    )
+    body = render(payment)
+    await idempotency.save(
+        session, user_id=user.id, key=key, request_hash=request_hash, status=ACCEPTED, body=body
+    )
+    return Answer(ACCEPTED, body, replayed=False)
+
+
+async def _check_payable(session: AsyncSession, *, order_id: int, status: str) -> None:
+    active = await payments.active_for_order(session, order_id)
+    if status in PAID or (active is not None and active.status == "succeeded"):
+        raise Conflict("This order is already paid.", code="order_already_paid")
+    if active is not None:
+        raise Conflict("A payment of this order is being processed.", code="payment_in_progress")
+    if status not in PAYABLE:
+        raise Conflict(
+            f"This order is not awaiting payment (it is {status}).", code="order_not_payable"
+        )

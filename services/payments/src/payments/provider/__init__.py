@@ -1,0 +1,1 @@
+"""Payment providers: the adapter interface and the built-in simulated provider."""

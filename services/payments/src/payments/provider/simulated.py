@@ -1,0 +1,178 @@
+"""The built-in simulated provider, with test cards, accounts and IBANs modelled on
+Stripe's test mode (see the service README).
+
+The vault: tokenization happens in the API request; the token is `tok_sim_<outcome>_<hex>`,
+where `<outcome>` is the test behaviour class of the source (`ok`, `card_declined`, ...)
+and the hex part is random. Nothing of the card (number, CVC) can be recovered from it,
+so the payment row and the events carry only the token, brand, last 4 and expiry, and the
+worker needs no secret to charge. The provider's own records of charges and refunds are
+the `provider_charges` table, reached through its own connections so that they commit
+on their own, as a remote provider's do, whatever happens to the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from payments.db.tables import ProviderCharge
+from payments.domain.cards import card_brand
+from payments.provider.base import (
+    CardDetails,
+    ChargeResult,
+    PaymentDetails,
+    PaymentSource,
+    PayPalAccount,
+    ProviderError,
+    RefundResult,
+    TransientProviderError,
+)
+
+OK = "ok"
+TRANSIENT = "processing_error"
+# Outcome classes of the documented test sources; any other valid source succeeds.
+TEST_CARDS = {
+    "4242424242424242": OK,
+    "5555555555554444": OK,
+    "378282246310005": OK,
+    "4000000000000002": "card_declined",
+    "4000000000009995": "insufficient_funds",
+    "4000000000000069": "expired_card",
+    "4000000000000127": "incorrect_cvc",
+    "4000000000000119": TRANSIENT,
+}
+TEST_PAYPAL_ACCOUNTS = {
+    "declined@sandbox.example.com": "payment_declined",
+    "insufficient@sandbox.example.com": "insufficient_funds",
+    "unavailable@sandbox.example.com": TRANSIENT,
+}
+TEST_IBANS = {
+    "DE89370400440532013000": OK,
+    "DE62370400440532013001": "bank_account_declined",
+    "DE35370400440532013002": "insufficient_funds",
+    "DE08370400440532013003": TRANSIENT,
+}
+OUTCOMES = {OK, *TEST_CARDS.values(), *TEST_PAYPAL_ACCOUNTS.values(), *TEST_IBANS.values()}
+TOKEN_PREFIX = "tok_sim_"  # noqa: S105 (a prefix, not a secret)
+
+
+def _outcome_of(details: PaymentDetails) -> str:
+    if isinstance(details, CardDetails):
+        return TEST_CARDS.get(details.number, OK)
+    if isinstance(details, PayPalAccount):
+        return TEST_PAYPAL_ACCOUNTS.get(details.email.lower(), OK)
+    return TEST_IBANS.get(details.iban, OK)
+
+
+def outcome_of_token(token: str) -> str:
+    """The outcome class a token of ours stands for."""
+    outcome, _, nonce = token.removeprefix(TOKEN_PREFIX).rpartition("_")
+    if not token.startswith(TOKEN_PREFIX) or outcome not in OUTCOMES or not nonce:
+        raise ProviderError("unknown payment source token")
+    return outcome
+
+
+class SimulatedProvider:
+    """A provider that charges nobody, with a realistic shape: latency, idempotency keys,
+    declines, transient errors."""
+
+    def __init__(self, engine: AsyncEngine, *, latency_s: float = 0.0) -> None:
+        self.engine = engine
+        self.latency_s = latency_s
+        # Calls made through this instance (tests count retries with it).
+        self.charge_calls = 0
+        self.refund_calls = 0
+
+    async def tokenize(self, details: PaymentDetails) -> PaymentSource:
+        token = f"{TOKEN_PREFIX}{_outcome_of(details)}_{secrets.token_hex(12)}"
+        if not isinstance(details, CardDetails):
+            return PaymentSource(token=token)
+        return PaymentSource(
+            token=token,
+            card_brand=card_brand(details.number),
+            card_last4=details.number[-4:],
+            card_exp_month=details.exp_month,
+            card_exp_year=details.exp_year,
+        )
+
+    async def charge(
+        self, *, idempotency_key: str, source_token: str, amount: Decimal, currency: str
+    ) -> ChargeResult:
+        self.charge_calls += 1
+        outcome = outcome_of_token(source_token)
+        if outcome == TRANSIENT:
+            await self._latency()
+            raise TransientProviderError("the simulated provider had a processing error")
+        row = await self._record(
+            key=f"charge:{idempotency_key}",
+            kind="charge",
+            reference=f"ch_sim_{secrets.token_hex(12)}",
+            amount=amount,
+            currency=currency,
+            succeeded=outcome == OK,
+            decline_code=None if outcome == OK else outcome,
+        )
+        # The charge is on record before the answer travels back: a caller that dies now
+        # has been charged, and learns so by calling again with the same key.
+        await self._latency()
+        return ChargeResult(
+            reference=row["reference"], succeeded=row["succeeded"], decline_code=row["decline_code"]
+        )
+
+    async def refund(
+        self, *, idempotency_key: str, charge_reference: str, amount: Decimal, currency: str
+    ) -> RefundResult:
+        self.refund_calls += 1
+        async with self.engine.connect() as conn:
+            charge = (
+                await conn.execute(
+                    select(ProviderCharge.succeeded, ProviderCharge.amount).where(
+                        ProviderCharge.reference == charge_reference,
+                        ProviderCharge.kind == "charge",
+                    )
+                )
+            ).one_or_none()
+        if charge is None or not charge.succeeded or amount > charge.amount:
+            raise ProviderError("no succeeded charge to refund that amount of")
+        row = await self._record(
+            key=f"refund:{idempotency_key}",
+            kind="refund",
+            reference=f"re_sim_{secrets.token_hex(12)}",
+            charge_reference=charge_reference,
+            amount=amount,
+            currency=currency,
+            succeeded=True,
+            decline_code=None,
+        )
+        await self._latency()
+        return RefundResult(reference=row["reference"])
+
+    async def _record(self, *, key: str, **values: Any) -> dict[str, Any]:
+        """Insert the call's record, or count a replay and return the first one."""
+        table = ProviderCharge.__table__
+        upsert = insert(ProviderCharge).values(idempotency_key=key, **values)
+        stmt = upsert.on_conflict_do_update(
+            index_elements=[table.c.idempotency_key],
+            set_={"requests": table.c.requests + 1},
+        ).returning(*table.c)
+        async with self.engine.begin() as conn:
+            row = dict((await conn.execute(stmt)).one()._mapping)
+        if (row["kind"], row["amount"], row["currency"]) != (
+            values["kind"],
+            values["amount"],
+            values["currency"],
+        ):
+            raise ProviderError("idempotency key reused with other parameters")
+        return row
+
+    async def _latency(self) -> None:
+        """The round trip, taken after the provider acted (that is where a crash hurts)."""
+        if self.latency_s > 0:
+            await asyncio.sleep(self.latency_s * random.uniform(0.5, 1.5))  # noqa: S311

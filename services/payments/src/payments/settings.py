@@ -1,0 +1,27 @@
+"""Payments service settings (environment variables prefixed `PAYMENTS_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shared.dbadmin import service_url
+from shared.settings import DEFAULT_SECRET, ServiceSettings
+
+
+class PaymentsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYMENTS_", env_file=".env", extra="ignore")
+
+    database_url: SecretStr = SecretStr(service_url("payments", database="shop"))
+    # Keys the HMAC of stored idempotent request bodies: a plain hash of a body holding a
+    # card number could be brute-forced back to the number (16 digits, one check digit).
+    idempotency_secret: SecretStr = SecretStr(f"{DEFAULT_SECRET}-idempotency")
+    # Stripe keeps idempotency keys for 24 hours; so do we.
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
+    # The simulated provider's round trip, randomised by +-50%; 0 in tests.
+    provider_latency_s: float = Field(default=0.3, ge=0)
+    # Attempts at a provider call that fails transiently, spaced by doubling back-off.
+    provider_max_attempts: int = Field(default=3, ge=1)
+    provider_backoff_s: float = Field(default=0.2, ge=0)
+    # The worker's consumer name; stable per worker so a restart drains its own pending.
+    worker_name: str = ""

@@ -1,0 +1,125 @@
+"""Fixtures of the payments tests: the real app and worker parts on the test database and
+Redis, tokens verified through the users service's JWKS, and factories."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from payments.db import orders
+from payments.main import create_app
+from payments.provider.simulated import SimulatedProvider
+from payments.settings import PaymentsSettings
+from payments.worker import Worker, build_worker
+from shared.dbadmin import service_url
+from shared.events.settings import EventSettings
+from shared.testing import bearer, truncate_schema
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from payments_support import ALICE_ID, BOB_ID, STAFF_ID, Headers, MakeOrder
+
+_order_ids = itertools.count(1001)
+
+
+@pytest.fixture
+def settings(test_database: str, redis_url: str) -> PaymentsSettings:
+    return PaymentsSettings(
+        environment="test",
+        database_url=service_url("payments", database=test_database),
+        redis_url=redis_url,
+        jwks_url="http://users/.well-known/jwks.json",
+        log_json=False,
+        provider_latency_s=0,
+        provider_backoff_s=0,
+        worker_name="tests",
+        events=EventSettings(consumer_block_ms=10, claim_idle_ms=50, claim_interval_s=0.05),
+    )
+
+
+@pytest.fixture
+async def app(
+    settings: PaymentsSettings, test_database: str, users_jwks_client: httpx.AsyncClient
+) -> AsyncIterator[FastAPI]:
+    app = create_app(settings, jwks_client=users_jwks_client)
+    async with app.router.lifespan_context(app):
+        yield app
+        await app.state.redis.flushdb()
+    await truncate_schema(test_database, "payments")
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def staff(mint_token: Callable[..., str]) -> Headers:
+    return bearer(mint_token(STAFF_ID, staff=True))
+
+
+@pytest.fixture
+def alice(mint_token: Callable[..., str]) -> Headers:
+    return bearer(mint_token(ALICE_ID))
+
+
+@pytest.fixture
+def bob(mint_token: Callable[..., str]) -> Headers:
+    return bearer(mint_token(BOB_ID))
+
+
+@pytest.fixture
+def make_order(app: FastAPI) -> MakeOrder:
+    """An order in the replica, as the orders service's events would leave it."""
+
+    async def make(
+        *,
+        user_id: int = ALICE_ID,
+        total: str = "120.50",
+        status: str = "awaiting_payment",
+        currency: str = "EUR",
+        order_id: int | None = None,
+    ) -> int:
+        order_id = order_id or next(_order_ids)
+        async with app.state.sessionmaker.begin() as session:
+            await orders.apply(
+                session,
+                order_id=order_id,
+                user_id=user_id,
+                total_amount=Decimal(total),
+                currency=currency,
+                status=status,
+                version=datetime.now(UTC),
+            )
+        return order_id
+
+    return make
+
+
+@pytest.fixture
+def provider(app: FastAPI, settings: PaymentsSettings) -> SimulatedProvider:
+    return SimulatedProvider(app.state.engine, latency_s=settings.provider_latency_s)
+
+
+@pytest.fixture
+async def worker(
+    app: FastAPI, settings: PaymentsSettings, provider: SimulatedProvider
+) -> AsyncIterator[Worker]:
+    """The worker's relay and consumers, driven step by step with `drain()`."""
+    worker = build_worker(
+        settings, engine=app.state.engine, redis=app.state.redis, provider=provider
+    )
+    await worker.orders_consumer.start()
+    await worker.processor.start()
+    yield worker
+    await worker.relay.wakeup.close()

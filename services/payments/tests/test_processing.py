@@ -1,0 +1,189 @@
+"""The processor: test sources decide the outcome; results go out through the outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from payments_support import (
+    ALICE_ID,
+    Headers,
+    MakeOrder,
+    card_body,
+    drain,
+    payment_row,
+    provider_charges,
+    published,
+    with_key,
+)
+
+from payments.db.tables import inbox
+from payments.domain import processing
+from payments.domain.processing import RetryPolicy
+from payments.provider.simulated import SimulatedProvider
+from payments.settings import PaymentsSettings
+from payments.worker import Worker
+from shared.db import commit
+from shared.events.streams import events_stream
+
+URL = "/api/payments/"
+
+
+def paypal(email: str) -> dict[str, Any]:
+    return {"method": "paypal", "paypal_email": email}
+
+
+def bank(iban: str) -> dict[str, Any]:
+    return {"method": "bank_transfer", "bank_account": {"iban": iban, "holder_name": "A. Buyer"}}
+
+
+def card(number: str) -> dict[str, Any]:
+    return {
+        "method": "card",
+        "card": {"number": number, "exp_month": 1, "exp_year": 2090, "cvc": "321"},
+    }
+
+
+OUTCOMES = [
+    (card("4242424242424242"), None),
+    (card("5555555555554444"), None),
+    (card("4000000000000002"), "card_declined"),
+    (card("4000000000009995"), "insufficient_funds"),
+    (card("4000000000000069"), "expired_card"),
+    (card("4000000000000127"), "incorrect_cvc"),
+    (paypal("buyer@example.com"), None),
+    (paypal("declined@sandbox.example.com"), "payment_declined"),
+    (paypal("insufficient@sandbox.example.com"), "insufficient_funds"),
+    (bank("DE89370400440532013000"), None),
+    (bank("DE62370400440532013001"), "bank_account_declined"),
+    (bank("DE35370400440532013002"), "insufficient_funds"),
+]
+
+
+@pytest.mark.parametrize(("details", "reason"), OUTCOMES)
+async def test_test_sources_decide_the_outcome(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    alice: Headers,
+    make_order: MakeOrder,
+    worker: Worker,
+    details: dict[str, Any],
+    reason: str | None,
+) -> None:
+    order_id = await make_order(total="42.00")
+    response = await client.post(
+        URL, json={"order_id": order_id, **details}, headers=with_key(alice)
+    )
+    payment_id = response.json()["id"]
+    await drain(worker)
+
+    payment = await payment_row(app, payment_id)
+    common = {
+        "payment_id": payment_id,
+        "order_id": order_id,
+        "user_id": ALICE_ID,
+        "amount": "42.00",
+        "currency": "EUR",
+        "method": details["method"],
+    }
+    outcomes = await published(app, "payments.PaymentSucceeded", "payments.PaymentFailed")
+    if reason is None:
+        assert payment.status == "succeeded"
+        assert payment.charge_id is not None
+        assert payment.charge_id.startswith("ch_sim_")
+        brand = response.json()["card_brand"]
+        last4 = response.json()["card_last4"]
+        assert outcomes == [
+            ("payments.PaymentSucceeded", {**common, "card_brand": brand, "card_last4": last4})
+        ]
+    else:
+        assert (payment.status, payment.failure_reason) == ("failed", reason)
+        assert outcomes == [("payments.PaymentFailed", {**common, "reason_code": reason})]
+    shown = (await client.get(f"{URL}{payment_id}/", headers=alice)).json()
+    assert (shown["status"], shown["failure_reason"]) == (payment.status, reason)
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        card("4000000000000119"),
+        paypal("unavailable@sandbox.example.com"),
+        bank("DE08370400440532013003"),
+    ],
+)
+async def test_transient_errors_are_retried_then_fail_the_payment(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    alice: Headers,
+    make_order: MakeOrder,
+    worker: Worker,
+    provider: SimulatedProvider,
+    settings: PaymentsSettings,
+    details: dict[str, Any],
+) -> None:
+    order_id = await make_order()
+    response = await client.post(
+        URL, json={"order_id": order_id, **details}, headers=with_key(alice)
+    )
+    await drain(worker)
+    assert provider.charge_calls == settings.provider_max_attempts == 3
+    payment = await payment_row(app, response.json()["id"])
+    assert (payment.status, payment.failure_reason) == ("failed", "processing_error")
+    assert await provider_charges(app) == []
+
+
+async def test_outcome_events_reach_the_payments_stream(
+    client: httpx.AsyncClient, app: FastAPI, alice: Headers, make_order: MakeOrder, worker: Worker
+) -> None:
+    order_id = await make_order()
+    await client.post(URL, json=card_body(order_id), headers=with_key(alice))
+    await drain(worker)
+    entries = await app.state.redis.xrange(events_stream("payments"))
+    assert [fields["type"] for _, fields in entries] == [
+        "payments.PaymentRequested",
+        "payments.PaymentSucceeded",
+    ]
+
+
+async def test_a_redelivered_request_charges_nothing_more(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    alice: Headers,
+    make_order: MakeOrder,
+    worker: Worker,
+    provider: SimulatedProvider,
+) -> None:
+    order_id = await make_order()
+    response = await client.post(URL, json=card_body(order_id), headers=with_key(alice))
+    await drain(worker)
+    # The same event again, as after a crash between the commit and the XACK...
+    async with app.state.engine.begin() as conn:
+        await conn.execute(inbox.delete())
+    [(_entry_id, fields)] = (await app.state.redis.xrange(events_stream("payments")))[:1]
+    await app.state.redis.xadd(events_stream("payments"), fields)
+    await drain(worker)
+    # ...and the handler run directly once more.
+    async with app.state.sessionmaker() as session:
+        await processing.process(session, provider, RetryPolicy(), payment_id=response.json()["id"])
+        await commit(session)
+    assert provider.charge_calls == 1
+    assert len(await published(app, "payments.PaymentSucceeded")) == 1
+
+
+async def test_a_payment_of_an_order_cancelled_meanwhile_is_not_charged(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    alice: Headers,
+    make_order: MakeOrder,
+    worker: Worker,
+    provider: SimulatedProvider,
+) -> None:
+    order_id = await make_order()
+    response = await client.post(URL, json=card_body(order_id), headers=with_key(alice))
+    await make_order(order_id=order_id, status="cancelled")
+    await drain(worker)
+    payment = await payment_row(app, response.json()["id"])
+    assert (payment.status, payment.failure_reason) == ("failed", "order_cancelled")
+    assert provider.charge_calls == 0
