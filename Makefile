@@ -7,7 +7,7 @@ UV ?= uv
 PYTHON := .venv/bin/python
 SERVICES_WITH_MIGRATIONS := $(patsubst services/%/alembic.ini,%,$(wildcard services/*/alembic.ini))
 
-.PHONY: help install keys migrate run test lint fmt staff compose clean
+.PHONY: help install keys migrate run test lint fmt staff compose seed bench bench-events history-rebuild history-check clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,7 +42,7 @@ test: install  ## run every test against the real PostgreSQL, Redis and nginx
 lint:  ## ruff (lint + format check) and mypy (strict)
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
-	@MYPYPATH=gateway/src .venv/bin/mypy shared/src services/users/src gateway/src
+	@MYPYPATH=gateway/src .venv/bin/mypy shared/src $(wildcard services/*/src) gateway/src
 
 fmt:  ## format and autofix
 	@.venv/bin/ruff format .
@@ -52,6 +52,23 @@ staff: keys  ## create or update a staff account: make staff EMAIL=... PASSWORD=
 	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make staff EMAIL=you@example.com PASSWORD=..." >&2; exit 2; }
 	@$(MAKE) --no-print-directory migrate >/dev/null
 	@$(PYTHON) -m users.cli create-staff --email "$(EMAIL)" --password "$(PASSWORD)"
+
+seed: migrate  ## load the demo catalog: make seed [SEED_PRODUCTS=1000] (replaces the catalog)
+	@$(PYTHON) -m catalog.seed --products $${SEED_PRODUCTS:-1000} --reset
+
+bench: install  ## catalog reads under wrk through nginx at 100k products (see docs/catalog.md)
+	@command -v wrk >/dev/null || [ "$$(id -u)" -ne 0 ] || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	@scripts/ensure-nginx.sh
+	@$(PYTHON) scripts/bench.py
+
+bench-events: install  ## the event backbone end to end: events/s and commit-to-handled latency
+	@$(PYTHON) -m shared.events.bench
+
+history-rebuild: migrate  ## rebuild the order-history projection from its event archive (safe while it runs)
+	@$(PYTHON) -m orders.history.rebuild
+
+history-check: install  ## compare the order-history projection with the orders table; exit 1 on drift
+	@$(PYTHON) -m orders.history.check
 
 compose: install  ## regenerate deploy/compose.yaml and observability/prometheus.yml from deploy/services.toml
 	@$(PYTHON) deploy/compose.py

@@ -3,16 +3,35 @@ migrations applied to it) and a Redis database for tests."""
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from shared.dbadmin import service_url
 from shared.testing import create_database, destroy_database, new_database_name
+
+_RUN_LOCK = Path(tempfile.gettempdir()) / "highload-shop-tests.lock"
+_lock_key = pytest.StashKey[Any]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One test run per machine at a time: runs share Redis databases, and one run's
+    FLUSHDB would delete another's streams. A second run waits here for the first."""
+    handle = _RUN_LOCK.open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"waiting for another test run to finish ({_RUN_LOCK})", flush=True)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    config.stash[_lock_key] = handle  # held until this process exits
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +101,13 @@ async def users_jwks_client(
             log_json=False,
         )
     )
+
+    async def in_own_context(scope: Any, receive: Any, send: Any) -> None:
+        # A task runs in a copy of the context: the users app's request id must not leak
+        # into the calling service's request, as it cannot across real processes.
+        await asyncio.create_task(app(scope, receive, send))
+
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=in_own_context)
         async with httpx.AsyncClient(transport=transport, base_url="http://users") as client:
             yield client

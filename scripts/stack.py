@@ -105,7 +105,9 @@ def render() -> None:
             command = shlex.join(uvicorn_command(service.app, port))
             procfile.append(f"{service.name}-{i}: env {' '.join(replica_env)} {command}")
         for worker, command in service.workers.items():
-            procfile.append(f"{service.name}-{worker}: {command}")
+            # `python` in a registry command is this workspace's interpreter.
+            path = f"PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH"
+            procfile.append(f"{service.name}-{worker}: env {path} {command}")
     nginx_dir = VAR / "nginx"
     cors = os.environ.get("GATEWAY_CORS_ORIGINS", DEFAULT_CORS_ORIGINS)
     subprocess.run(

@@ -21,11 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from shared.dbadmin import service_url
 
 ROOT = Path(__file__).resolve().parents[1]
-STARTUP_SECONDS = 30
+STARTUP_SECONDS = 120
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
@@ -204,9 +205,20 @@ def service_env(
 
 
 @pytest.fixture(scope="session")
+def stack_redis_url(redis_url: str) -> str:
+    """A Redis database of the stack's own: service tests flush theirs after each test,
+    and streams left by an earlier run must not be replayed into this run's database."""
+    url = redis_url.rsplit("/", 1)[0] + "/14"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+@pytest.fixture(scope="session")
 def stack(
     test_database: str,
-    redis_url: str,
+    stack_redis_url: str,
     jwt_private_key_file: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
@@ -218,7 +230,7 @@ def stack(
     env = service_env(
         services,
         database=test_database,
-        redis_url=redis_url,
+        redis_url=stack_redis_url,
         jwks_url=f"http://127.0.0.1:{ports['users'][0]}/.well-known/jwks.json",
         jwt_key=jwt_private_key_file,
     )
@@ -226,6 +238,9 @@ def stack(
         services, {name: [f"http://127.0.0.1:{p}" for p in found] for name, found in ports.items()}
     )
     env["GATEWAY_OPENAPI_REFRESH_SECONDS"] = "0"
+    # The orders worker mails confirmations to the stack's own mail sink.
+    env["ORDERS_SMTP_PORT"] = str(free_port())
+    env["ORDERS_MAIL_SINK_DIR"] = str(workdir / "mail")
     stack = Stack(url="", workdir=workdir, services=services, env=env)
     try:
         for service in services:
@@ -234,7 +249,11 @@ def stack(
                 stack.replicas.setdefault(service.name, []).append(replica)
             for worker, command in service.workers.items():
                 log = workdir / f"{service.name}-{worker}.log"
-                stack.processes.append(start(["/bin/sh", "-c", f"exec {command}"], log, env=env))
+                # `python` in a registry command is this workspace's interpreter.
+                worker_env = {**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}
+                stack.processes.append(
+                    start(["/bin/sh", "-c", f"exec {command}"], log, env=worker_env)
+                )
         for replicas in stack.replicas.values():
             for replica in replicas:
                 log = workdir / f"{replica.name}.log"

@@ -49,7 +49,7 @@ class PageParams:
     cursor: str | None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="Opaque cursor from `next`/`previous`.")] = (
         None
