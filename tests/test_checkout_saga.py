@@ -228,3 +228,31 @@ def test_pay_decline_retry_refund(gateway: httpx.Client, stack: Any, staff: dict
 
     eventually(refunded, what="the refund")
     eventually(lambda: stock_of(gateway, product_id) == 5, what="the stock to come back")
+
+    # The order-history projection folded all of it, in order, for Alice only.
+    expected = [
+        "orders.OrderPlaced",
+        "orders.OrderAwaitingPayment",
+        "payments.PaymentFailed",
+        "orders.OrderPaymentFailed",
+        "payments.PaymentSucceeded",
+        "orders.OrderPaid",
+        "orders.OrderCancelled",
+        "payments.PaymentRefunded",
+    ]
+
+    def timeline() -> list[str] | None:
+        response = gateway.get(f"/api/orders/history/{order_id}/", headers=alice)
+        if response.status_code != 200:
+            return None
+        types = [e["type"] for e in response.json()["events"]]
+        return types if set(expected) <= set(types) else None
+
+    types = eventually(timeline, what="the order's full history")
+    assert [t for t in types if t.startswith("orders.")] == [
+        t for t in expected if t.startswith("orders.")
+    ]
+    history = gateway.get("/api/orders/history/", headers=alice).json()["results"]
+    assert [(h["order_id"], h["status"]) for h in history] == [(order_id, "cancelled")]
+    stranger = customer(gateway)
+    assert gateway.get(f"/api/orders/history/{order_id}/", headers=stranger).status_code == 404
