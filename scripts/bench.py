@@ -135,7 +135,7 @@ def start_stack(workdir: Path, replicas: int) -> list[subprocess.Popen[bytes]]:
             "--api-burst",
             "100000",
             "--worker-processes",
-            "1",
+            "auto",
             *(arg for spec in upstreams for arg in ("--upstream", spec)),
         ],
         check=True,
@@ -169,7 +169,13 @@ def wrk(
     script: Path | None = None,
     headers: tuple[str, ...] = (),
 ) -> dict[str, str]:
-    args = [WRK, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    args = [
+        WRK,
+        f"-t{os.environ.get('BENCH_THREADS', '1')}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+    ]
     for header in headers:
         args += ["-H", header]
     if script:
