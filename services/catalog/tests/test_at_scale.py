@@ -78,3 +78,20 @@ async def test_at_100k_products(seeded: int, client: httpx.AsyncClient, app: Fas
         # Categories (a few dozen rows) may be scanned; products never.
         assert ("Seq Scan", "products") not in plan, (name, plan)
         assert any(index and index.startswith("ix_products") for _, index in plan), (name, plan)
+
+
+async def test_seeded_products_are_announced_like_any_other(
+    app: FastAPI, settings: CatalogSettings
+) -> None:
+    """Orders learns seeded products from ProductCreated events, as from a staff write."""
+    await load(settings, products=20, reset=True)
+    async with app.state.engine.connect() as conn:
+        rows = (
+            (await conn.execute(text("SELECT envelope FROM catalog.outbox ORDER BY id")))
+            .scalars()
+            .all()
+        )
+    assert len(rows) == 20
+    assert {r["type"] for r in rows} == {"catalog.ProductCreated"}
+    assert [r["payload"]["product_id"] for r in rows] == list(range(1, 21))
+    assert all(r["payload"]["active"] for r in rows)

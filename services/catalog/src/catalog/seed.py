@@ -19,7 +19,9 @@ import asyncpg
 from redis.asyncio import Redis
 
 from catalog.db.cache import PREFIX
+from catalog.events.published import ProductCreated
 from catalog.settings import CatalogSettings
+from shared.events.envelope import new_event
 
 TREE: dict[str, dict[str, list[str]]] = {
     "Books": {
@@ -151,6 +153,9 @@ async def load(settings: CatalogSettings, *, products: int, reset: bool, seed: i
             now = datetime.now(UTC)
             product_rows = []
             review_rows = []
+            # Other services learn the products as from any other write: ProductCreated
+            # events in the outbox, in the same transaction.
+            event_rows = []
             for product_id in range(1, products + 1):
                 category_id, top = rng.choice(categories)
                 adjective = rng.choice(ADJECTIVES)
@@ -184,6 +189,25 @@ async def load(settings: CatalogSettings, *, products: int, reset: bool, seed: i
                     review_rows.append(
                         (product_id, 1000 + n, rating, "Does what it says.", created, created)
                     )
+                created_event = new_event(
+                    ProductCreated(
+                        product_id=product_id,
+                        name=name,
+                        price=price,
+                        stock_quantity=stock,
+                        category_id=category_id,
+                        active=True,
+                    ),
+                    aggregate_id=product_id,
+                )
+                event_rows.append(
+                    (
+                        created_event.event_id,
+                        created_event.type,
+                        created_event.aggregate_id,
+                        created_event.model_dump_json(),
+                    )
+                )
             await conn.copy_records_to_table(
                 "products",
                 schema_name="catalog",
@@ -205,6 +229,12 @@ async def load(settings: CatalogSettings, *, products: int, reset: bool, seed: i
                 schema_name="catalog",
                 records=review_rows,
                 columns=["product_id", "user_id", "rating", "comment", "created_at", "updated_at"],
+            )
+            await conn.copy_records_to_table(
+                "outbox",
+                schema_name="catalog",
+                records=event_rows,
+                columns=["event_id", "type", "aggregate_id", "envelope"],
             )
         await conn.execute("ANALYZE catalog.categories, catalog.products, catalog.reviews")
     finally:
