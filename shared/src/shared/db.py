@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData
+from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.errors import ServiceError
 from shared.settings import ServiceSettings
@@ -33,6 +35,21 @@ NAMING_CONVENTION = {
 def service_metadata(schema: str) -> MetaData:
     """Metadata whose tables all live in the service's own schema."""
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+# A service's declarative base sets these mapper arguments: server-made values
+# (timestamps, identities) come back with RETURNING on flush, so nothing is lazily
+# reloaded later, which async sessions cannot do.
+MAPPER_ARGS = {"eager_defaults": True}
+
+
+class Timestamps:
+    """`created_at` and `updated_at`, set by the database."""
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
 
 def create_engine(settings: ServiceSettings, *, application_name: str) -> AsyncEngine:

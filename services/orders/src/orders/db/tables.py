@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.db import service_metadata
+from shared.db import MAPPER_ARGS, Timestamps, service_metadata
 from shared.events.inbox import inbox_table
 from shared.events.outbox import Outbox
 
@@ -43,16 +43,7 @@ OPEN_CART = "status = 'open'"
 
 class Base(DeclarativeBase):
     metadata = service_metadata(SCHEMA)
-    # Fetch server-made values (timestamps, identities) with RETURNING on flush, so
-    # nothing is lazily reloaded later, which async sessions cannot do.
-    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 (read once by the mapper)
-
-
-class Timestamps:
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
-    )
+    __mapper_args__ = MAPPER_ARGS
 
 
 class ProductReplica(Base):

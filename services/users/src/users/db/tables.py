@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import service_metadata
+from shared.db import MAPPER_ARGS, service_metadata
 from shared.events.outbox import Outbox
 
 SCHEMA = "users"
@@ -27,9 +27,7 @@ SCHEMA = "users"
 
 class Base(DeclarativeBase):
     metadata = service_metadata(SCHEMA)
-    # Fetch server-made values (timestamps, identities) with RETURNING on flush, so
-    # nothing is lazily reloaded later, which async sessions cannot do.
-    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 (read once by the mapper)
+    __mapper_args__ = MAPPER_ARGS
 
 
 class User(Base):
