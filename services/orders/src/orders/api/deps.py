@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Request
 from orders.settings import OrdersSettings
 
 
-def _settings(request: Request) -> OrdersSettings:
+async def _settings(request: Request) -> OrdersSettings:
     settings: OrdersSettings = request.app.state.settings
     return settings
 

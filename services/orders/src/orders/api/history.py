@@ -51,7 +51,7 @@ async def _store_lifespan(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(prefix="/api/orders/history", tags=["order-history"], lifespan=_store_lifespan)
 
 
-def _store(request: Request) -> HistoryStore:
+async def _store(request: Request) -> HistoryStore:
     store: HistoryStore = request.app.state.history_store
     return store
 

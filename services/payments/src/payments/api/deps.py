@@ -10,12 +10,12 @@ from payments.provider.base import PaymentProvider
 from payments.settings import PaymentsSettings
 
 
-def _settings(request: Request) -> PaymentsSettings:
+async def _settings(request: Request) -> PaymentsSettings:
     settings: PaymentsSettings = request.app.state.settings
     return settings
 
 
-def _provider(request: Request) -> PaymentProvider:
+async def _provider(request: Request) -> PaymentProvider:
     provider: PaymentProvider = request.app.state.provider
     return provider
 
