@@ -26,6 +26,7 @@ import registry  # noqa: E402  (deploy/registry.py)
 
 COMPOSE_FILE = HERE / "compose.yaml"
 PROMETHEUS_FILE = ROOT / "observability" / "prometheus.yml"
+WORKER_METRICS_PORT = 9100
 APP_PORT = 8000  # every replica listens here inside its container (render.py agrees)
 PROJECTOR_NOTE = """\
 # The order-history projector is the `history-projector` worker of the orders entry in
@@ -239,7 +240,11 @@ def apps(services: list[registry.Service]) -> dict[str, Any]:
                     **env,
                     "CASSANDRA_CONTACT_POINTS": "cassandra",
                     "CASSANDRA_CONSISTENCY": "${CASSANDRA_CONSISTENCY:-LOCAL_QUORUM}",
+                    # Event lag, pending entries and dead letters live in the worker
+                    # process; Prometheus scrapes them on this port.
+                    f"{service.env_prefix}WORKER_METRICS_PORT": str(WORKER_METRICS_PORT),
                 },
+                "expose": [str(WORKER_METRICS_PORT)],
                 "depends_on": {**ready, "cassandra": {"condition": "service_healthy"}},
                 # A worker has no HTTP port: healthy while its process runs.
                 "healthcheck": healthcheck(["CMD-SHELL", "kill -0 1"]),
@@ -330,6 +335,22 @@ def prometheus(services: list[registry.Service]) -> dict[str, Any]:
                 ],
                 "relabel_configs": [
                     {"source_labels": ["__meta_dns_name"], "target_label": "service"},
+                    {"source_labels": ["__address__"], "target_label": "instance"},
+                ],
+            },
+            {
+                "job_name": "shop-workers",
+                "metrics_path": "/metrics",
+                "dns_sd_configs": [
+                    {
+                        "names": [f"{s.name}-{w}" for s in services for w in s.workers],
+                        "type": "A",
+                        "port": WORKER_METRICS_PORT,
+                        "refresh_interval": "15s",
+                    }
+                ],
+                "relabel_configs": [
+                    {"source_labels": ["__meta_dns_name"], "target_label": "worker"},
                     {"source_labels": ["__address__"], "target_label": "instance"},
                 ],
             },

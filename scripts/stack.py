@@ -11,6 +11,7 @@ its workers, and its nginx locations; nginx listens on GATEWAY_LISTEN.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shlex
 import shutil
@@ -26,6 +27,7 @@ sys.path.insert(0, str(ROOT / "deploy"))
 
 import registry  # noqa: E402  (deploy/registry.py, stdlib only)
 
+FIRST_WORKER_METRICS_PORT = 9101
 DEFAULT_CORS_ORIGINS = "http://localhost:5173,http://127.0.0.1:5173"
 
 
@@ -96,6 +98,7 @@ def render() -> None:
     urls = {name: [f"http://127.0.0.1:{p}" for p in found] for name, found in ports.items()}
     gateway_services = registry.gateway_services_json(services, urls)
     procfile = []
+    worker_ports = itertools.count(FIRST_WORKER_METRICS_PORT)
     for service in services:
         env = []
         if service.name == "gateway":
@@ -107,7 +110,9 @@ def render() -> None:
         for worker, command in service.workers.items():
             # `python` in a registry command is this workspace's interpreter.
             path = f"PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH"
-            procfile.append(f"{service.name}-{worker}: env {path} {command}")
+            # Each worker serves its event metrics (lag, pending) on a port of its own.
+            metrics = f"{service.env_prefix}WORKER_METRICS_PORT={next(worker_ports)}"
+            procfile.append(f"{service.name}-{worker}: env {path} {metrics} {command}")
     nginx_dir = VAR / "nginx"
     cors = os.environ.get("GATEWAY_CORS_ORIGINS", DEFAULT_CORS_ORIGINS)
     subprocess.run(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -132,6 +133,9 @@ def build_worker(
 async def main(settings: PaymentsSettings | None = None) -> None:
     settings = settings or PaymentsSettings()
     configure_logging(service="payments-worker", level=settings.log_level, json=settings.log_json)
+    if settings.worker_metrics_port:
+        # Event lag, pending entries and dead letters live in this process: expose them.
+        start_http_server(settings.worker_metrics_port)
     engine = create_engine(settings, application_name="payments-worker")
     redis = create_redis(settings)
     task = asyncio.create_task(build_worker(settings, engine=engine, redis=redis).run())
