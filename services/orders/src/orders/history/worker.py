@@ -138,8 +138,10 @@ def main() -> None:
     settings = OrdersSettings()
     history = HistorySettings()
     configure_logging(service="orders-history", level=settings.log_level, json=settings.log_json)
-    if history.metrics_port:
-        start_http_server(history.metrics_port)
+    # The port `make run` and compose give every worker wins over the projector's default.
+    metrics_port = settings.worker_metrics_port or history.metrics_port
+    if metrics_port:
+        start_http_server(metrics_port)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             run(
