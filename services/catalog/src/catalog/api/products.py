@@ -16,7 +16,7 @@ from catalog.db import products as repo
 from catalog.db.products import Ordering, ProductFilter
 from catalog.domain import products
 from shared.auth import StaffUser
-from shared.db import DbSession
+from shared.db import DbSession, read_session
 from shared.errors import NotFound, Unprocessable, problem_responses
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
@@ -46,7 +46,6 @@ async def _page(
 @router.get("/", response_model=Page[ProductOut], responses=problem_responses(422))
 async def list_products(
     request: Request,
-    session: DbSession,
     cache: Cache,
     page: Annotated[PageParams, Depends(page_params)],
     category: Annotated[Id | None, Query(description="This category and all below it.")] = None,
@@ -75,7 +74,8 @@ async def list_products(
     )
 
     async def compute() -> str:
-        return (await _page(session, request, f, page)).model_dump_json()
+        async with read_session(request) as session:
+            return (await _page(session, request, f, page)).model_dump_json()
 
     # The URL is part of the key: next/previous links name the host the client used.
     key = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?" + "&".join(
@@ -85,12 +85,11 @@ async def list_products(
 
 
 @router.get("/{product_id}/", response_model=ProductOut, responses=problem_responses(404, 422))
-async def get_product(
-    product_id: ProductId, request: Request, session: DbSession, cache: Cache
-) -> Response:
+async def get_product(product_id: ProductId, request: Request, cache: Cache) -> Response:
     async def compute() -> str | None:
-        product = await repo.get(session, product_id)
-        return None if product is None else ProductOut.of(product).model_dump_json()
+        async with read_session(request) as session:
+            product = await repo.get(session, product_id)
+            return None if product is None else ProductOut.of(product).model_dump_json()
 
     body = await cache.product(product_id, compute)
     if body is None:
