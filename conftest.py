@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from shared.dbadmin import service_url
-from shared.testing import create_database, destroy_database, new_database_name
+from shared.testing import bearer, create_database, destroy_database, new_database_name
 
 _RUN_LOCK = Path(tempfile.gettempdir()) / "highload-shop-tests.lock"
 _lock_key = pytest.StashKey[Any]()
@@ -111,3 +111,30 @@ async def users_jwks_client(
         transport = httpx.ASGITransport(app=in_own_context)
         async with httpx.AsyncClient(transport=transport, base_url="http://users") as client:
             yield client
+
+
+# Every service's tests drive its real app (the `app` fixture of the service's conftest)
+# and act as these users, with tokens the users service would issue.
+STAFF_ID, ALICE_ID, BOB_ID = 1, 2, 3
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def staff(mint_token: Callable[..., str]) -> dict[str, str]:
+    return bearer(mint_token(STAFF_ID, staff=True))
+
+
+@pytest.fixture
+def alice(mint_token: Callable[..., str]) -> dict[str, str]:
+    return bearer(mint_token(ALICE_ID))
+
+
+@pytest.fixture
+def bob(mint_token: Callable[..., str]) -> dict[str, str]:
+    return bearer(mint_token(BOB_ID))

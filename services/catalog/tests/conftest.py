@@ -15,9 +15,7 @@ from catalog.db.tables import Category, Product
 from catalog.main import create_app
 from catalog.settings import CatalogSettings
 from shared.dbadmin import service_url
-from shared.testing import bearer, truncate_schema
-
-STAFF_ID, ALICE_ID, BOB_ID = 1, 2, 3
+from shared.testing import truncate_schema
 
 
 @pytest.fixture
@@ -42,28 +40,6 @@ async def app(
         yield app
         await app.state.redis.flushdb()
     await truncate_schema(test_database, "catalog")
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-
-
-@pytest.fixture
-def staff(mint_token: Callable[..., str]) -> dict[str, str]:
-    return bearer(mint_token(STAFF_ID, staff=True))
-
-
-@pytest.fixture
-def alice(mint_token: Callable[..., str]) -> dict[str, str]:
-    return bearer(mint_token(ALICE_ID))
-
-
-@pytest.fixture
-def bob(mint_token: Callable[..., str]) -> dict[str, str]:
-    return bearer(mint_token(BOB_ID))
 
 
 MakeCategory = Callable[..., Awaitable[Category]]

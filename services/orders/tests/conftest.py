@@ -19,9 +19,8 @@ from orders.db.tables import Order, ProductReplica
 from orders.main import create_app
 from orders.settings import OrdersSettings
 from shared.dbadmin import service_url
-from shared.testing import bearer, truncate_schema
+from shared.testing import truncate_schema
 
-STAFF_ID, ALICE_ID, BOB_ID = 1, 2, 3
 Headers = dict[str, str]
 
 
@@ -44,28 +43,6 @@ async def app(
     async with app.router.lifespan_context(app):
         yield app
     await truncate_schema(test_database, "orders")
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-
-
-@pytest.fixture
-def staff(mint_token: Callable[..., str]) -> Headers:
-    return bearer(mint_token(STAFF_ID, staff=True))
-
-
-@pytest.fixture
-def alice(mint_token: Callable[..., str]) -> Headers:
-    return bearer(mint_token(ALICE_ID))
-
-
-@pytest.fixture
-def bob(mint_token: Callable[..., str]) -> Headers:
-    return bearer(mint_token(BOB_ID))
 
 
 MakeProduct = Callable[..., Awaitable[ProductReplica]]

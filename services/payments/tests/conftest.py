@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,11 +21,11 @@ from payments.settings import PaymentsSettings
 from payments.worker import Worker, build_worker
 from shared.dbadmin import service_url
 from shared.events.settings import EventSettings
-from shared.testing import bearer, truncate_schema
+from shared.testing import truncate_schema
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from payments_support import ALICE_ID, BOB_ID, STAFF_ID, Headers, MakeOrder
+from payments_support import ALICE_ID, MakeOrder
 
 _order_ids = itertools.count(1001)
 
@@ -54,28 +54,6 @@ async def app(
         yield app
         await app.state.redis.flushdb()
     await truncate_schema(test_database, "payments")
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-
-
-@pytest.fixture
-def staff(mint_token: Callable[..., str]) -> Headers:
-    return bearer(mint_token(STAFF_ID, staff=True))
-
-
-@pytest.fixture
-def alice(mint_token: Callable[..., str]) -> Headers:
-    return bearer(mint_token(ALICE_ID))
-
-
-@pytest.fixture
-def bob(mint_token: Callable[..., str]) -> Headers:
-    return bearer(mint_token(BOB_ID))
 
 
 @pytest.fixture

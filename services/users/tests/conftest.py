@@ -61,13 +61,6 @@ async def redis(app: FastAPI) -> Redis:
     return client
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-
-
 Register = Callable[..., Awaitable[dict[str, Any]]]
 Login = Callable[..., Awaitable[dict[str, Any]]]
 
