@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -218,3 +220,14 @@ async def test_list_runs_one_statement_per_page_whatever_its_size(
             assert response.status_code == 200
         counts.append(counter.count)
     assert counts == [1, 1]
+
+
+async def test_a_cursor_of_another_ordering_is_422(
+    client: httpx.AsyncClient, make_product: Any
+) -> None:
+    await make_product()
+    # A well-formed cursor whose key does not fit the price ordering (made by hand).
+    cursor = base64.urlsafe_b64encode(json.dumps({"k": ["x", 1], "d": "next"}).encode()).decode()
+    response = await client.get(f"/api/products/?ordering=price&cursor={cursor}")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["query", "cursor"]

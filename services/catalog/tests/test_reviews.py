@@ -131,3 +131,20 @@ async def test_concurrent_reviews_keep_aggregates_exact(
         total, count = (await conn.execute(select(Product.rating_sum, Product.review_count))).one()
         stored = (await conn.execute(select(Review.rating))).scalars().all()
     assert (total, count) == (sum(ratings), 30) == (sum(stored), len(stored))
+
+
+async def test_text_with_a_nul_character_is_422_and_writes_nothing(
+    client: httpx.AsyncClient, alice: dict[str, str], staff: dict[str, str], make_product: Any
+) -> None:
+    product = await make_product()
+    review = await client.post(
+        "/api/reviews/",
+        json={"product_id": product.id, "rating": 4, "comment": "nul \x00 inside"},
+        headers=alice,
+    )
+    assert review.status_code == 422
+    assert review.headers["content-type"] == "application/problem+json"
+    category = await client.post("/api/categories/", json={"name": "a\x00b"}, headers=staff)
+    assert category.status_code == 422
+    assert (await client.get("/api/reviews/")).json()["results"] == []
+    assert (await client.get(f"/api/products/{product.id}/")).json()["review_count"] == 0

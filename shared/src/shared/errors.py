@@ -11,6 +11,7 @@ from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -175,6 +176,24 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(request, exc.status_code, slug=slug, detail=detail, headers=exc.headers)
 
 
+# Text PostgreSQL cannot store (a NUL character, an unencodable byte sequence) is the
+# client's input, not our failure; the request's transaction is already rolled back.
+_UNSTORABLE_TEXT = {"22021", "22P05"}
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if sqlstate in _UNSTORABLE_TEXT:
+        return problem_response(
+            request,
+            422,
+            slug="validation-error",
+            detail="The request contains text that cannot be stored (such as a NUL character).",
+        )
+    return await _unhandled(request, exc)
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return problem_response(
@@ -186,6 +205,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unhandled)
 
 

@@ -84,7 +84,8 @@ def decode_cursor(token: str, columns: Sequence[KeyColumn]) -> Cursor:
         if direction not in ("next", "prev") or len(values) != len(columns):
             raise ValueError(direction)
         key = tuple(_from_json(v, c.type.python_type) for v, c in zip(values, columns, strict=True))
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+    # ArithmeticError: decimal.InvalidOperation, a non-number where a price belongs.
+    except (binascii.Error, ValueError, TypeError, KeyError, ArithmeticError) as exc:
         raise Unprocessable("The cursor is not one we issued.", loc=("query", "cursor")) from exc
     return Cursor(key=key, direction=direction)
 
