@@ -12,8 +12,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from prometheus_client import start_http_server
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.db import create_engine
 from shared.logs import configure_logging
+from shared.redis_client import create_redis
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -22,6 +26,20 @@ Tasks = list[Coroutine[Any, Any, None]]
 Cleanup = Callable[[], Awaitable[None]]
 # Builds a worker once its event loop runs: the tasks, and how to close what they use.
 Build = Callable[[], Awaitable[tuple[Tasks, Cleanup]]]
+
+
+def open_resources(
+    settings: ServiceSettings, *, application_name: str
+) -> tuple[AsyncEngine, Redis, Cleanup]:
+    """The engine and Redis client a worker runs on, and the cleanup that closes both."""
+    engine = create_engine(settings, application_name=application_name)
+    redis = create_redis(settings)
+
+    async def cleanup() -> None:
+        await redis.aclose()
+        await engine.dispose()
+
+    return engine, redis, cleanup
 
 
 def consumer_name(service: str, settings: ServiceSettings) -> str:

@@ -11,17 +11,14 @@ from catalog.db.tables import inbox, outbox
 from catalog.events.handlers import build_handlers
 from catalog.settings import CatalogSettings
 from shared import worker
-from shared.db import create_engine
 from shared.events.consumer import StreamConsumer
 from shared.events.relay import OutboxRelay
 from shared.events.streams import events_stream
-from shared.redis_client import create_redis
 
 
 def build(settings: CatalogSettings) -> worker.Build:
     async def start() -> tuple[worker.Tasks, worker.Cleanup]:
-        engine = create_engine(settings, application_name="catalog-worker")
-        redis = create_redis(settings)
+        engine, redis, cleanup = worker.open_resources(settings, application_name="catalog-worker")
         cache = ProductCache(
             redis,
             ttl_seconds=settings.cache_ttl_seconds,
@@ -44,10 +41,6 @@ def build(settings: CatalogSettings) -> worker.Build:
             settings=settings.events,
             name=worker.consumer_name("catalog", settings),
         )
-
-        async def cleanup() -> None:
-            await redis.aclose()
-            await engine.dispose()
 
         return [relay.run(), stock.run()], cleanup
 

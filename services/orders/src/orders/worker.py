@@ -21,18 +21,15 @@ from orders.events.handlers import (
 from orders.mail import mailer_handlers
 from orders.settings import OrdersSettings
 from shared import worker
-from shared.db import create_engine
 from shared.events.consumer import StreamConsumer
 from shared.events.handlers import EventHandlers
 from shared.events.relay import OutboxRelay
 from shared.events.streams import events_stream
-from shared.redis_client import create_redis
 
 
 def build(settings: OrdersSettings) -> worker.Build:
     async def start() -> tuple[worker.Tasks, worker.Cleanup]:
-        engine = create_engine(settings, application_name="orders-worker")
-        redis = create_redis(settings)
+        engine, redis, cleanup = worker.open_resources(settings, application_name="orders-worker")
         name = worker.consumer_name("orders", settings)
 
         def consumer(group: str, producer: str, handlers: EventHandlers) -> StreamConsumer:
@@ -63,10 +60,6 @@ def build(settings: OrdersSettings) -> worker.Build:
             consumer("orders-reports", "orders", reports_handlers()).run(),
             expiry.sweep_forever(engine, every_seconds=settings.expiry_sweep_seconds),
         ]
-
-        async def cleanup() -> None:
-            await redis.aclose()
-            await engine.dispose()
 
         return tasks, cleanup
 

@@ -4,18 +4,15 @@ publishes account events on `users.events`."""
 from __future__ import annotations
 
 from shared import worker
-from shared.db import create_engine
 from shared.events.relay import OutboxRelay
 from shared.events.streams import events_stream
-from shared.redis_client import create_redis
 from users.db.tables import outbox
 from users.settings import UsersSettings
 
 
 def build(settings: UsersSettings) -> worker.Build:
     async def start() -> tuple[worker.Tasks, worker.Cleanup]:
-        engine = create_engine(settings, application_name="users-worker")
-        redis = create_redis(settings)
+        engine, redis, cleanup = worker.open_resources(settings, application_name="users-worker")
         relay = OutboxRelay(
             engine=engine,
             outbox=outbox,
@@ -23,10 +20,6 @@ def build(settings: UsersSettings) -> worker.Build:
             stream=events_stream("users"),
             settings=settings.events,
         )
-
-        async def cleanup() -> None:
-            await redis.aclose()
-            await engine.dispose()
 
         return [relay.run()], cleanup
 
