@@ -6,8 +6,10 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
+from catalog.db.cache import ProductCache
 from shared.testing import count_statements
 
 
@@ -96,3 +98,43 @@ async def test_unknown_product_is_not_cached_as_found(
     product = await make_product()
     assert product.id == 1
     assert (await client.get("/api/products/1/")).status_code == 200
+
+
+async def test_replicas_missing_together_rebuild_an_entry_once(app: FastAPI) -> None:
+    """Two replicas (two caches on one Redis) missing the same page: one rebuilds it, the
+    other waits for its result instead of reading the database too."""
+    replicas = [ProductCache(app.state.redis, ttl_seconds=30, fill_wait_seconds=2) for _ in "ab"]
+    computed = 0
+    release = asyncio.Event()
+
+    async def compute() -> str:
+        nonlocal computed
+        computed += 1
+        await release.wait()  # slow enough that every reader misses first
+        return '{"id": 1}'
+
+    readers = [
+        asyncio.create_task(replica.product(1, compute)) for replica in replicas for _ in range(5)
+    ]
+    await asyncio.sleep(0.1)
+    release.set()
+    assert await asyncio.gather(*readers) == ['{"id": 1}'] * 10
+    assert computed == 1
+    assert await replicas[1].product(1, compute) == '{"id": 1}'  # now a plain hit
+    assert computed == 1
+
+
+async def test_a_failed_rebuild_lets_the_next_reader_rebuild_at_once(app: FastAPI) -> None:
+    cache = ProductCache(app.state.redis, ttl_seconds=30, fill_wait_seconds=30)
+
+    async def fail() -> str:
+        raise RuntimeError("database went away")
+
+    async def compute() -> str:
+        return "{}"
+
+    with pytest.raises(RuntimeError):
+        await cache.product(1, fail)
+    # The fill lock went with the failure: nobody waits 30 s for a lock nobody releases.
+    assert await app.state.redis.keys("*:filling") == []
+    assert await cache.product(1, compute) == "{}"

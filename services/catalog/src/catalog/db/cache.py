@@ -12,6 +12,7 @@ Any Redis failure degrades to reading the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -24,10 +25,18 @@ log = logging.getLogger(__name__)
 PREFIX = "catalog:cache"
 LIST_GENERATION = f"{PREFIX}:products:generation"
 
-# Returns {generation, entry}: the entry key is ARGV[1] .. generation.
+# One round trip per read. Returns {generation, entry, leader}: the entry key is
+# ARGV[1] .. generation; on a miss the script also tries the fill lock (SET NX, ARGV[2]
+# ms), and `leader` says this reader got it: it rebuilds the entry, the others wait.
 _READ = """
 local generation = redis.call('GET', KEYS[1]) or '0'
-return {generation, redis.call('GET', ARGV[1] .. generation)}
+local key = ARGV[1] .. generation
+local entry = redis.call('GET', key)
+if entry then
+  return {generation, entry, 0}
+end
+local leader = redis.call('SET', key .. ':filling', '1', 'NX', 'PX', ARGV[2])
+return {generation, false, leader and 1 or 0}
 """
 
 
@@ -41,7 +50,9 @@ class ProductCache:
         self.ttl = ttl_seconds
         self.fill_wait = fill_wait_seconds
         self._read = redis.register_script(_READ)
-        self._inflight: dict[str, asyncio.Future[str]] = {}
+        # The fill lock outlives a normal rebuild by far; it only matters if its holder dies.
+        self._lock_ms = int(fill_wait_seconds * 4000)
+        self._inflight: dict[str, asyncio.Future[str | None]] = {}
 
     async def product(
         self, product_id: int, compute: Callable[[], Awaitable[str | None]]
@@ -75,19 +86,31 @@ class ProductCache:
         compute: Callable[[], Awaitable[str | None]],
     ) -> str | None:
         try:
-            generation, cached = await self._read(keys=[generation_key], args=[entry_prefix])
+            generation, cached, leader = await self._read(
+                keys=[generation_key], args=[entry_prefix, self._lock_ms]
+            )
         except RedisError:
             log.warning("product cache unavailable; reading the database", exc_info=True)
             return await compute()
         if cached is not None:
             return str(cached)
         key = f"{entry_prefix}{generation}"
+        if leader:
+            # The lock holder always rebuilds, even if a request of this process that
+            # lost the lock got here first and waits: that one waits for this fill.
+            return await self._shared(key, lambda: self._fill(key, compute))
         if key in self._inflight:
             return await asyncio.shield(self._inflight[key])
+        return await self._shared(key, lambda: self._wait_for_fill(key, compute))
+
+    async def _shared(self, key: str, work: Callable[[], Awaitable[str | None]]) -> str | None:
+        """Run `work`; requests of this process that miss `key` meanwhile share its result."""
+        if key in self._inflight:
+            return await work()
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future  # type: ignore[assignment]
+        self._inflight[key] = future
         try:
-            body = await self._fill(key, compute)
+            body = await work()
             future.set_result(body)
             return body
         except BaseException as exc:
@@ -98,24 +121,36 @@ class ProductCache:
             del self._inflight[key]
 
     async def _fill(self, key: str, compute: Callable[[], Awaitable[str | None]]) -> str | None:
-        lock = f"{key}:filling"
+        """Rebuild the entry, store it and release the fill lock in one round trip."""
         try:
-            leader = await self.redis.set(lock, "1", nx=True, px=int(self.fill_wait * 4000))
-            if not leader:
-                deadline = asyncio.get_running_loop().time() + self.fill_wait
-                while asyncio.get_running_loop().time() < deadline:
-                    await asyncio.sleep(0.02)
-                    cached = await self.redis.get(key)
-                    if cached is not None:
-                        return str(cached)
+            body = await compute()
+        except BaseException:
+            # Let the others stop waiting: one of them rebuilds it instead.
+            with contextlib.suppress(RedisError):
+                await self.redis.delete(f"{key}:filling")
+            raise
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if body is not None:
+                    pipe.set(key, body, ex=self.ttl)
+                pipe.delete(f"{key}:filling")
+                await pipe.execute()
         except RedisError:
-            return await compute()
-        body = await compute()
-        if body is not None:
-            try:
-                await self.redis.set(key, body, ex=self.ttl)
-                if leader:
-                    await self.redis.delete(lock)
-            except RedisError:
-                log.warning("could not fill the product cache", exc_info=True)
+            log.warning("could not fill the product cache", exc_info=True)
         return body
+
+    async def _wait_for_fill(
+        self, key: str, compute: Callable[[], Awaitable[str | None]]
+    ) -> str | None:
+        """Another replica rebuilds the entry: wait for it a little, then read it ourselves."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.fill_wait
+        try:
+            while loop.time() < deadline:
+                await asyncio.sleep(0.02)
+                cached = await self.redis.get(key)
+                if cached is not None:
+                    return str(cached)
+        except RedisError:
+            pass
+        return await compute()
