@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from shared.auth import JwksKeySource, TokenVerifier
-from shared.db import create_engine, create_sessionmaker
+from shared.db import autocommit, create_engine, create_sessionmaker
 from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from shared.events.envelope import EventCatalog, export_json_schemas
 from shared.health import router as health_router
@@ -103,6 +103,8 @@ def create_service_app(
         app.state.settings = settings
         app.state.engine = create_engine(settings, application_name=name)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        app.state.read_engine = autocommit(app.state.engine)
+        app.state.read_sessionmaker = create_sessionmaker(app.state.read_engine)
         app.state.redis = create_redis(settings)
         jwks: JwksKeySource | None = None
         if token_verifier is not None:

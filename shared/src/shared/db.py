@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -64,6 +65,12 @@ def create_engine(settings: ServiceSettings, *, application_name: str) -> AsyncE
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool in autocommit, for reads of one statement: a statement sees one
+    snapshot by itself, so BEGIN and ROLLBACK would cost two round trips for nothing."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -121,10 +128,19 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 @asynccontextmanager
 async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for reads that usually come from a cache: opened only on a miss, so a
-    hit costs no session at all. Nothing is written through it."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    hit costs no session at all. It runs in `autocommit`: use it for one-statement reads
+    and never write through it."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.read_sessionmaker
     async with sessionmaker() as session:
         yield session
+
+
+@asynccontextmanager
+async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """Like `read_session`, without the ORM: a Core connection for the hottest reads."""
+    engine: AsyncEngine = request.app.state.read_engine
+    async with engine.connect() as conn:
+        yield conn
 
 
 # scope="function": the commit happens before the response is sent, so a failed

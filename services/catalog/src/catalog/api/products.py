@@ -16,7 +16,7 @@ from catalog.db import products as repo
 from catalog.db.products import Ordering, ProductFilter
 from catalog.domain import products
 from shared.auth import StaffUser
-from shared.db import DbSession, read_session
+from shared.db import DbSession, read_connection, read_session
 from shared.errors import NotFound, Unprocessable, problem_responses
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
@@ -87,9 +87,9 @@ async def list_products(
 @router.get("/{product_id}/", response_model=ProductOut, responses=problem_responses(404, 422))
 async def get_product(product_id: ProductId, request: Request, cache: Cache) -> Response:
     async def compute() -> str | None:
-        async with read_session(request) as session:
-            product = await repo.get(session, product_id)
-            return None if product is None else ProductOut.of(product).model_dump_json()
+        async with read_connection(request) as conn:
+            row = await repo.get_page(conn, product_id)
+            return None if row is None else ProductOut.of(row).model_dump_json()
 
     body = await cache.product(product_id, compute)
     if body is None:

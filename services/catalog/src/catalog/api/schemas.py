@@ -7,7 +7,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
+from sqlalchemy import Row
 
+from catalog.db.products import PageRow
 from catalog.db.tables import Product
 
 CENT = Decimal("0.01")
@@ -94,7 +96,12 @@ class ProductOut(BaseModel):
         return None if value is None else str(value.quantize(CENT))
 
     @classmethod
-    def of(cls, product: Product) -> ProductOut:
+    def of(cls, product: Product | PageRow) -> ProductOut:
+        """From the ORM object with its category, or a `db.products.get_page` row."""
+        if isinstance(product, Row):
+            category = CategoryRef(id=product.category_id, name=product.category_name)
+        else:
+            category = CategoryRef.model_validate(product.category)
         average = None
         if product.review_count:
             average = (Decimal(product.rating_sum) / product.review_count).quantize(
@@ -107,7 +114,7 @@ class ProductOut(BaseModel):
             price=product.price,
             stock_quantity=product.stock_quantity,
             in_stock=product.stock_quantity > 0,
-            category=CategoryRef.model_validate(product.category),
+            category=category,
             rating_avg=average,
             review_count=product.review_count,
             created_at=product.created_at,

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Row, Select, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
 
 from catalog.db.categories import descendants_cte
-from catalog.db.tables import Product
+from catalog.db.tables import Category, Product
 from shared.pagination import KeyColumn
 
 Ordering = Literal["price", "-price", "created_at", "-created_at", "name", "-name"]
@@ -97,6 +97,35 @@ async def get(
     if for_update:
         stmt = stmt.with_for_update(of=Product)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# Product pages are the hottest read: a Core statement, no ORM objects to build.
+_PAGE = (
+    select(
+        Product.id,
+        Product.name,
+        Product.description,
+        Product.price,
+        Product.stock_quantity,
+        Product.rating_sum,
+        Product.review_count,
+        Product.created_at,
+        Product.updated_at,
+        Category.id.label("category_id"),
+        Category.name.label("category_name"),
+    )
+    .join(Category, Category.id == Product.category_id)
+    .where(Product.id == bindparam("product_id"), _live())
+)
+
+
+# A row of `_PAGE`: the product's columns plus category_id and category_name.
+PageRow = Row[*tuple[Any, ...]]
+
+
+async def get_page(conn: AsyncConnection, product_id: int) -> PageRow | None:
+    """What a product page shows of a live product (see `ProductOut.of`)."""
+    return (await conn.execute(_PAGE, {"product_id": product_id})).first()
 
 
 async def add_rating(session: AsyncSession, product_id: int, *, delta: int, count: int) -> None:
