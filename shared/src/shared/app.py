@@ -25,6 +25,7 @@ from shared.middleware import (
     TrailingSlashMiddleware,
 )
 from shared.redis_client import create_redis
+from shared.runtime import tune_gc
 from shared.settings import ServiceSettings
 
 ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -117,8 +118,10 @@ def create_service_app(
         try:
             if lifespan is not None:
                 async with lifespan(app):
+                    tune_gc(settings)
                     yield
             else:
+                tune_gc(settings)
                 yield
         finally:
             if jwks is not None:

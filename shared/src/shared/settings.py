@@ -36,6 +36,9 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     # Names the replica in the `X-Served-By` response header when set.
     replica_name: str = ""
+    # Allocations between young-generation collections (shared.runtime.tune_gc); 0 keeps
+    # Python's default.
+    gc_young_threshold: int = 50_000
     # The background worker serves its metrics (event lag, pending) here; 0 turns it off.
     worker_metrics_port: int = 0
     events: EventSettings = EventSettings()

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.db import create_engine
 from shared.logs import configure_logging
 from shared.redis_client import create_redis
+from shared.runtime import tune_gc
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def main(
 
     async def run() -> None:
         tasks, cleanup = await build()
+        tune_gc(settings)
         try:
             await run_tasks(service, tasks)
         finally:
