@@ -22,8 +22,12 @@ async def test_metrics_count_requests(client: httpx.AsyncClient) -> None:
     await client.get("/api/users/me/")
     response = await client.get("/metrics")
     assert response.status_code == 200
-    assert 'handler="/api/users/me/"' in response.text
-    assert "http_request_duration_seconds" in response.text
+    lines = response.text.splitlines()
+    counted = [line for line in lines if line.startswith("http_requests_total{")]
+    assert any('handler="/api/users/me/"' in line and 'status="401"' in line for line in counted)
+    # Buckets fine enough for millisecond requests: the dashboards' p99 reads them.
+    buckets = [line for line in lines if line.startswith("http_request_duration_seconds_bucket")]
+    assert any('handler="/api/users/me/"' in line and 'le="0.005"' in line for line in buckets)
 
 
 async def test_request_id_is_kept_or_made(client: httpx.AsyncClient) -> None:
