@@ -103,7 +103,12 @@ async def test_unknown_product_is_not_cached_as_found(
 async def test_replicas_missing_together_rebuild_an_entry_once(app: FastAPI) -> None:
     """Two replicas (two caches on one Redis) missing the same page: one rebuilds it, the
     other waits for its result instead of reading the database too."""
-    replicas = [ProductCache(app.state.redis, ttl_seconds=30, fill_wait_seconds=2) for _ in "ab"]
+    replicas = [
+        ProductCache(
+            app.state.redis, product_ttl_seconds=30, list_ttl_seconds=30, fill_wait_seconds=2
+        )
+        for _ in "ab"
+    ]
     computed = 0
     release = asyncio.Event()
 
@@ -125,7 +130,9 @@ async def test_replicas_missing_together_rebuild_an_entry_once(app: FastAPI) -> 
 
 
 async def test_a_failed_rebuild_lets_the_next_reader_rebuild_at_once(app: FastAPI) -> None:
-    cache = ProductCache(app.state.redis, ttl_seconds=30, fill_wait_seconds=30)
+    cache = ProductCache(
+        app.state.redis, product_ttl_seconds=30, list_ttl_seconds=30, fill_wait_seconds=30
+    )
 
     async def fail() -> str:
         raise RuntimeError("database went away")
@@ -138,3 +145,17 @@ async def test_a_failed_rebuild_lets_the_next_reader_rebuild_at_once(app: FastAP
     # The fill lock went with the failure: nobody waits 30 s for a lock nobody releases.
     assert await app.state.redis.keys("*:filling") == []
     assert await cache.product(1, compute) == "{}"
+
+
+async def test_product_pages_outlive_list_pages_in_redis(
+    client: httpx.AsyncClient, app: FastAPI, make_product: Any
+) -> None:
+    product = await make_product()
+    await client.get(f"/api/products/{product.id}/")
+    await client.get("/api/products/")
+    redis = app.state.redis
+    [page] = await redis.keys(f"catalog:cache:product:{product.id}:v*")
+    [listing] = await redis.keys("catalog:cache:products:list:*")
+    settings = app.state.settings
+    assert settings.cache_ttl_seconds < await redis.ttl(page) <= settings.product_cache_ttl_seconds
+    assert 0 < await redis.ttl(listing) <= settings.cache_ttl_seconds

@@ -40,7 +40,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.product_cache = ProductCache(
             app.state.redis,
-            ttl_seconds=settings.cache_ttl_seconds,
+            product_ttl_seconds=settings.product_cache_ttl_seconds,
+            list_ttl_seconds=settings.cache_ttl_seconds,
             fill_wait_seconds=settings.cache_fill_wait_seconds,
         )
         refresher = None

@@ -13,7 +13,11 @@ class CatalogSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CATALOG_", env_file=".env", extra="ignore")
 
     database_url: SecretStr = SecretStr(service_url("catalog", database="shop"))
-    # Product pages and lists in Redis; versioned keys make a write visible at once.
+    # How long product pages and list pages stay in Redis. Versioned keys make a write
+    # visible at once, so the TTL bounds memory, and staleness only if an invalidation
+    # fails. Lists are many and change with any product; a product page changes with its
+    # product only, and a shop's long tail of products stays served from Redis.
+    product_cache_ttl_seconds: int = 300
     cache_ttl_seconds: int = 30
     # How long other requests wait for the one that rebuilds a missing cache entry.
     cache_fill_wait_seconds: float = 0.5

@@ -21,7 +21,8 @@ def build(settings: CatalogSettings) -> worker.Build:
         engine, redis, cleanup = worker.open_resources(settings, application_name="catalog-worker")
         cache = ProductCache(
             redis,
-            ttl_seconds=settings.cache_ttl_seconds,
+            product_ttl_seconds=settings.product_cache_ttl_seconds,
+            list_ttl_seconds=settings.cache_ttl_seconds,
             fill_wait_seconds=settings.cache_fill_wait_seconds,
         )
         relay = OutboxRelay(

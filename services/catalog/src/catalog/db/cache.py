@@ -4,8 +4,9 @@ Every entry key ends in a generation number read from Redis in the same round tr
 entry. A write bumps the generation after its transaction commits, so the next read
 misses and sees the new data: no stale read after a write returns, and no race where a
 slow reader stores old data under the new key. Generations never expire (they are tiny);
-entries expire after a short TTL. Concurrent misses for one key are collapsed: within a
-process by a shared future, across replicas by a short Redis lock that others wait on.
+entries expire after a TTL (product pages 5 minutes, lists 30 s by default). Concurrent
+misses for one key are collapsed: within a process by a shared future, across replicas by
+a short Redis lock that others wait on.
 Any Redis failure degrades to reading the database.
 """
 
@@ -45,9 +46,17 @@ def _product_generation(product_id: int) -> str:
 
 
 class ProductCache:
-    def __init__(self, redis: Redis, *, ttl_seconds: int, fill_wait_seconds: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        product_ttl_seconds: int,
+        list_ttl_seconds: int,
+        fill_wait_seconds: float,
+    ) -> None:
         self.redis = redis
-        self.ttl = ttl_seconds
+        self.product_ttl = product_ttl_seconds
+        self.list_ttl = list_ttl_seconds
         self.fill_wait = fill_wait_seconds
         self._read = redis.register_script(_READ)
         # The fill lock outlives a normal rebuild by far; it only matters if its holder dies.
@@ -58,12 +67,17 @@ class ProductCache:
         self, product_id: int, compute: Callable[[], Awaitable[str | None]]
     ) -> str | None:
         return await self._get(
-            _product_generation(product_id), f"{PREFIX}:product:{product_id}:v", compute
+            _product_generation(product_id),
+            f"{PREFIX}:product:{product_id}:v",
+            compute,
+            ttl=self.product_ttl,
         )
 
     async def product_list(self, query: str, compute: Callable[[], Awaitable[str]]) -> str:
         digest = hashlib.blake2b(query.encode(), digest_size=16).hexdigest()
-        body = await self._get(LIST_GENERATION, f"{PREFIX}:products:list:{digest}:v", compute)
+        body = await self._get(
+            LIST_GENERATION, f"{PREFIX}:products:list:{digest}:v", compute, ttl=self.list_ttl
+        )
         assert body is not None
         return body
 
@@ -84,6 +98,8 @@ class ProductCache:
         generation_key: str,
         entry_prefix: str,
         compute: Callable[[], Awaitable[str | None]],
+        *,
+        ttl: int,
     ) -> str | None:
         try:
             generation, cached, leader = await self._read(
@@ -98,7 +114,7 @@ class ProductCache:
         if leader:
             # The lock holder always rebuilds, even if a request of this process that
             # lost the lock got here first and waits: that one waits for this fill.
-            return await self._shared(key, lambda: self._fill(key, compute))
+            return await self._shared(key, lambda: self._fill(key, compute, ttl))
         if key in self._inflight:
             return await asyncio.shield(self._inflight[key])
         return await self._shared(key, lambda: self._wait_for_fill(key, compute))
@@ -120,7 +136,9 @@ class ProductCache:
         finally:
             del self._inflight[key]
 
-    async def _fill(self, key: str, compute: Callable[[], Awaitable[str | None]]) -> str | None:
+    async def _fill(
+        self, key: str, compute: Callable[[], Awaitable[str | None]], ttl: int
+    ) -> str | None:
         """Rebuild the entry, store it and release the fill lock in one round trip."""
         try:
             body = await compute()
@@ -132,7 +150,7 @@ class ProductCache:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 if body is not None:
-                    pipe.set(key, body, ex=self.ttl)
+                    pipe.set(key, body, ex=ttl)
                 pipe.delete(f"{key}:filling")
                 await pipe.execute()
         except RedisError:
