@@ -5,7 +5,9 @@ and nginx on ports of their own, so a running `make run` is left alone), seeds i
 (SEED_PRODUCTS, default 100000), then runs wrk (Debian's package) against four reads:
 
 - list:     the first product page (anonymous: the gateway's 1 s micro-cache answers most)
-- detail:   random products by id (anonymous)
+- detail:   products by id (anonymous): 1,000 popular ones; then any of them, first with
+            an empty Redis (every read a miss), then once every product page has been
+            read (a pass over all ids first, as a shop's steady state would have it)
 - search:   full-text search (authenticated-looking, so it reaches the service)
 - filtered: category + price range + ordering (reaches the service)
 
@@ -42,6 +44,14 @@ request = function()
 end
 """
 # Shops have best sellers: most detail views go to a small set of products.
+WARM_SCRIPT = """
+local id = tonumber(os.getenv("BENCH_WARM_FROM"))
+request = function()
+  id = id % {products} + 1
+  return wrk.format("GET", "/api/products/" .. id .. "/")
+end
+"""
+# Every product page once, in order: what a shop's steady state (or a crawler) leaves.
 
 
 def env() -> dict[str, str]:
@@ -199,6 +209,45 @@ def wrk(
     }
 
 
+def cached_product_pages() -> int:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return sum(1 for _ in client.scan_iter("catalog:cache:product:*:v*", count=10_000))
+    finally:
+        client.close()
+
+
+def flush_cache() -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def warm(script: Path, *, products: int, connections: int) -> str:
+    """Read every product page once, in rounds of 20 s until 99% of them are in Redis."""
+    done = 0
+    for _ in range(12):
+        out = subprocess.run(
+            [WRK, "-t1", f"-c{connections}", "-d20s", "-s", str(script), f"http://{GATEWAY}/"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "BENCH_WARM_FROM": str(done % products)},
+        ).stdout
+        sent = re.search(r"(\d+) requests in", out)
+        done += int(sent.group(1)) if sent else 0
+        cached = cached_product_pages()
+        if cached >= 0.99 * products:
+            break
+    return f"{cached:,} of {products:,} product pages in Redis"
+
+
 def main() -> None:
     if not Path(WRK).exists():
         raise SystemExit("wrk is not installed: `apt-get install wrk` (make bench does it as root)")
@@ -213,6 +262,7 @@ def main() -> None:
         workdir.chmod(0o755)
         (workdir / "detail.lua").write_text(DETAIL_SCRIPT.format(products=products))
         (workdir / "hot.lua").write_text(DETAIL_SCRIPT.format(products=min(products, 1000)))
+        (workdir / "warm.lua").write_text(WARM_SCRIPT.format(products=products))
         processes = start_stack(workdir, replicas)
         try:
             service_only = ("Authorization: Bearer bench",)  # skips the gateway micro-cache
@@ -227,8 +277,21 @@ def main() -> None:
                     connections=connections,
                     script=workdir / "hot.lua",
                 ),
+            ]
+            flush_cache()
+            results.append(
                 wrk(
-                    "product detail (any of the ids)",
+                    "product detail (any of the ids, empty Redis: misses)",
+                    "/",
+                    seconds=seconds,
+                    connections=connections,
+                    script=workdir / "detail.lua",
+                )
+            )
+            coverage = warm(workdir / "warm.lua", products=products, connections=connections)
+            results += [
+                wrk(
+                    "product detail (any of the ids, every page read once before)",
                     "/",
                     seconds=seconds,
                     connections=connections,
@@ -256,7 +319,8 @@ def main() -> None:
                 process.wait(timeout=30)
     print(
         f"\n{products} products, {replicas} catalog replicas, {connections} connections, "
-        f"{seconds} s each, wrk and the shop on one machine ({os.cpu_count()} cores)\n"
+        f"{seconds} s each, wrk and the shop on one machine ({os.cpu_count()} cores); "
+        f"after the warm-up pass: {coverage}\n"
     )
     print("| read | req/s | p50 | p99 | non-2xx |")
     print("|---|---|---|---|---|")
