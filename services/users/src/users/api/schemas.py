@@ -5,18 +5,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+USERNAME_PATTERN = r"^[\w.@+-]+$"
 
 
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: EmailStr = Field(max_length=254)
-    username: str = Field(min_length=3, max_length=150, pattern=r"^[\w.@+-]+$")
+    username: str = Field(min_length=3, max_length=150, pattern=USERNAME_PATTERN)
     # The policy (length, not all digits, not the email/username) is checked in domain/.
     password: str = Field(max_length=128, json_schema_extra={"format": "password"})
     first_name: str = Field(default="", max_length=150)
     last_name: str = Field(default="", max_length=150)
+
+
+class ProfilePatch(BaseModel):
+    """What a user may change of their own account. The email is the login and the
+    password needs the current one: neither changes here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str | None = Field(
+        default=None, min_length=3, max_length=150, pattern=USERNAME_PATTERN
+    )
+    first_name: str | None = Field(default=None, max_length=150)
+    last_name: str | None = Field(default=None, max_length=150)
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> ProfilePatch:
+        # Leaving a field out keeps it; sending null would blank a required field.
+        nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} may be left out but not null")
+        return self
 
 
 class LoginRequest(BaseModel):

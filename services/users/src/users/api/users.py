@@ -11,9 +11,10 @@ from shared.auth import CurrentUser, StaffUser
 from shared.db import DbSession
 from shared.errors import NotFound, problem_responses
 from shared.pagination import Page, PageParams, keyset_page, page_params
-from users.api.schemas import UserOut
+from users.api.schemas import ProfilePatch, UserOut
 from users.db import users
 from users.db.tables import User
+from users.domain import accounts
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -25,6 +26,13 @@ async def me(user: CurrentUser, session: DbSession) -> UserOut:
     if found is None:
         raise NotFound("This account no longer exists.")
     return UserOut.model_validate(found)
+
+
+@router.patch("/me/", responses=problem_responses(401, 404, 409, 422))
+async def update_me(body: ProfilePatch, user: CurrentUser, session: DbSession) -> UserOut:
+    """Change your username or names; fields left out stay as they are."""
+    updated = await accounts.update_profile(session, user.id, **body.model_dump(exclude_unset=True))
+    return UserOut.model_validate(updated)
 
 
 @router.get("/", responses=problem_responses(401, 403, 422))

@@ -37,5 +37,15 @@ async def get_by_email(session: AsyncSession, email: str) -> User | None:
     return (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
 
 
-async def get_by_id(session: AsyncSession, user_id: int) -> User | None:
-    return await session.get(User, user_id)
+async def get_by_id(
+    session: AsyncSession, user_id: int, *, for_update: bool = False
+) -> User | None:
+    return await session.get(User, user_id, with_for_update=for_update)
+
+
+async def username_taken(session: AsyncSession, username: str, *, other_than: int) -> bool:
+    """Whether another account has this username, in any case."""
+    stmt = select(User.id).where(
+        func.lower(User.username) == username.lower(), User.id != other_than
+    )
+    return (await session.execute(stmt.limit(1))).first() is not None

@@ -10,9 +10,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.errors import Conflict, TooManyRequests, Unauthorized
+from shared.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from users.db import refresh_tokens, users
 from users.db.login_failures import LoginFailures
 from users.db.tables import User, outbox
@@ -92,6 +93,49 @@ async def register(
             f"That {' and '.join(taken) or 'account'} is already registered.", taken=taken
         )
     await outbox.publish(session, UserRegistered(**_state(user)), aggregate_id=user.id)
+    return user
+
+
+async def update_profile(
+    session: AsyncSession,
+    user_id: int,
+    *,
+    username: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+) -> User:
+    """Change the caller's username or names; other services hear of it (UserUpdated).
+
+    The row is locked, so concurrent edits of one account apply (and publish) in order.
+    Two accounts racing for one username: the unique index decides, the loser gets 409.
+    """
+    user = await users.get_by_id(session, user_id, for_update=True)
+    if user is None:
+        raise NotFound("This account no longer exists.")
+    changes = {
+        name: value
+        for name, value in (
+            ("username", username),
+            ("first_name", first_name),
+            ("last_name", last_name),
+        )
+        if value is not None and value != getattr(user, name)
+    }
+    if not changes:
+        return user
+    taken = Conflict("That username is already registered.", taken=["username"])
+    if "username" in changes and await users.username_taken(
+        session, changes["username"], other_than=user.id
+    ):
+        raise taken
+    for name, value in changes.items():
+        setattr(user, name, value)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise taken from exc
+    await outbox.publish(session, UserUpdated(**_state(user)), aggregate_id=user.id)
     return user
 
 
