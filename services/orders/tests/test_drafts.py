@@ -187,3 +187,81 @@ async def test_someone_elses_draft_is_404(
     assert (await client.get(f"/api/order-items/{line['id']}/", headers=staff)).status_code == 200
     listed = (await client.get(f"/api/order-items/?order={draft['id']}", headers=bob)).json()
     assert listed["results"] == []
+
+
+async def _order_row(app: FastAPI) -> tuple[str, list[tuple[int, str]]]:
+    async with app.state.engine.connect() as conn:
+        total = await conn.scalar(select(Order.total_amount))
+        lines = (
+            await conn.execute(
+                select(OrderItem.quantity, OrderItem.line_total).order_by(OrderItem.id)
+            )
+        ).all()
+    return str(total), [(q, str(t)) for q, t in lines]
+
+
+async def test_draft_lines_can_be_changed_and_removed(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any, app: FastAPI
+) -> None:
+    draft = await new_draft(client, alice)
+    pen = await make_product("Pen", price="0.10")
+    ink = await make_product("Ink", price="0.20")
+    pen_line = (await add_line(client, alice, draft["id"], pen.product_id, 3)).json()
+    ink_line = (await add_line(client, alice, draft["id"], ink.product_id, 1)).json()
+
+    changed = await client.patch(
+        f"/api/order-items/{pen_line['id']}", json={"quantity": 5}, headers=alice
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["quantity"], changed.json()["line_total"]) == (5, "0.50")
+    assert await _order_row(app) == ("0.70", [(5, "0.50"), (1, "0.20")])
+
+    removed = await client.delete(f"/api/order-items/{ink_line['id']}/", headers=alice)
+    assert removed.status_code == 204
+    assert (
+        await client.get(f"/api/order-items/{ink_line['id']}/", headers=alice)
+    ).status_code == 404
+    order = (await client.get(f"/api/orders/{draft['id']}/", headers=alice)).json()
+    assert (order["total_amount"], [i["name"] for i in order["items"]]) == ("0.50", ["Pen"])
+    assert await _order_row(app) == ("0.50", [(5, "0.50")])
+
+
+async def test_lines_of_placed_orders_and_of_others_do_not_change(
+    client: httpx.AsyncClient,
+    alice: Headers,
+    bob: Headers,
+    staff: Headers,
+    make_product: Any,
+    app: FastAPI,
+) -> None:
+    draft = await new_draft(client, alice)
+    product = await make_product(price="1.00")
+    line = (await add_line(client, alice, draft["id"], product.product_id, 2)).json()
+    url = f"/api/order-items/{line['id']}/"
+    for headers in (bob, staff):  # staff read every order, but edit nobody's draft
+        assert (await client.patch(url, json={"quantity": 1}, headers=headers)).status_code == 404
+        assert (await client.delete(url, headers=headers)).status_code == 404
+    assert (await client.patch(url, json={"quantity": 1})).status_code == 401
+    assert (await client.delete("/api/order-items/987654/", headers=alice)).status_code == 404
+
+    await client.post(f"/api/orders/{draft['id']}/place/", headers=alice)
+    late = await client.patch(url, json={"quantity": 1}, headers=alice)
+    assert (late.status_code, late.json()["current_status"]) == (409, "pending")
+    assert (await client.delete(url, headers=alice)).status_code == 409
+    assert await _order_row(app) == ("2.00", [(2, "2.00")])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"quantity": 0}, {"quantity": -1}, {"quantity": 1001}, {"quantity": "2"}, {}, {"price": 1}],
+)
+async def test_invalid_line_changes_are_422(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any, app: FastAPI, body: Any
+) -> None:
+    draft = await new_draft(client, alice)
+    product = await make_product(price="1.00")
+    line = (await add_line(client, alice, draft["id"], product.product_id, 2)).json()
+    response = await client.patch(f"/api/order-items/{line['id']}/", json=body, headers=alice)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert await _order_row(app) == ("2.00", [(2, "2.00")])

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from orders.api.deps import MAX_ID, PathId
-from orders.api.schemas import OrderItemIn, OrderLineOut
+from orders.api.schemas import OrderItemIn, OrderLineOut, QuantityPatch
 from orders.db import orders as repo
 from orders.db.tables import OrderItem
 from orders.domain import checkout
@@ -70,3 +70,23 @@ async def get_order_item(item_id: PathId, user: CurrentUser, session: DbSession)
     if line is None or not can_read(user, line.order.user_id):
         raise NotFound("No such order item.")
     return OrderLineOut.model_validate(line)
+
+
+@router.patch("/{item_id}/", responses=problem_responses(401, 404, 409, 422))
+async def update_order_item(
+    item_id: PathId, body: QuantityPatch, user: CurrentUser, session: DbSession
+) -> OrderLineOut:
+    """Set a line's quantity on your draft (drafts only: 409 otherwise)."""
+    line = await checkout.set_line_quantity(session, user, item_id, quantity=body.quantity)
+    return OrderLineOut.model_validate(line)
+
+
+@router.delete(
+    "/{item_id}/",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 404, 409),
+)
+async def delete_order_item(item_id: PathId, user: CurrentUser, session: DbSession) -> Response:
+    """Take a line off your draft (drafts only: 409 otherwise)."""
+    await checkout.remove_line(session, user, item_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -182,6 +182,43 @@ async def add_item(
     return line, created
 
 
+async def _own_draft_line(
+    session: AsyncSession, user: Principal, item_id: int
+) -> tuple[Order, OrderItem]:
+    """One line of the caller's draft, with the order locked. Staff read every order but
+    change nobody's draft: another user's line is 404, as if absent."""
+    found = await orders.get_item(session, item_id)
+    if found is None or found.order.user_id != user.id:
+        raise NotFound("No such order item.")
+    order = await _own_order_locked(session, user, found.order_id)
+    line = next((i for i in order.items if i.id == item_id), None)
+    if line is None:  # removed while we waited for the lock
+        raise NotFound("No such order item.")
+    if order.status != OrderStatus.DRAFT:
+        raise Conflict("Only a draft order's lines change.", current_status=order.status)
+    return order, line
+
+
+async def set_line_quantity(
+    session: AsyncSession, user: Principal, item_id: int, *, quantity: int
+) -> OrderItem:
+    """Set how many units a draft line holds (its price is settled when it is placed)."""
+    order, line = await _own_draft_line(session, user, item_id)
+    line.quantity = quantity
+    line.line_total = money.line_total(line.unit_price, quantity)
+    _check_total(order)
+    await session.flush()
+    return line
+
+
+async def remove_line(session: AsyncSession, user: Principal, item_id: int) -> None:
+    order, line = await _own_draft_line(session, user, item_id)
+    order.items.remove(line)
+    await session.delete(line)
+    _check_total(order)
+    await session.flush()
+
+
 async def place(
     session: AsyncSession, user: Principal, order_id: int, *, payment_window: timedelta
 ) -> Order:
