@@ -125,3 +125,77 @@ async def test_someone_elses_wishlists_are_404(
     assert (await client.delete(item_url, headers=staff)).status_code == 404
     assert (await client.get(item_url, headers=alice)).status_code == 200
     assert (await client.get("/api/wishlists/")).status_code == 401
+
+
+async def _names(app: FastAPI) -> list[str]:
+    from orders.db.tables import Wishlist
+
+    async with app.state.engine.connect() as conn:
+        return list((await conn.execute(select(Wishlist.name).order_by(Wishlist.id))).scalars())
+
+
+async def test_rename_a_wishlist(
+    client: httpx.AsyncClient, alice: Headers, bob: Headers, app: FastAPI
+) -> None:
+    books = await new_wishlist(client, alice, "Books")
+    await new_wishlist(client, alice, "Garden")
+    await new_wishlist(client, bob, "Novels")
+    url = f"/api/wishlists/{books['id']}/"
+
+    renamed = await client.patch(url, json={"name": " Novels "}, headers=alice)
+    assert renamed.status_code == 200, renamed.text
+    assert (renamed.json()["id"], renamed.json()["name"]) == (books["id"], "Novels")
+    assert (await client.get(url, headers=alice)).json()["name"] == "Novels"
+    # Another of her lists already has the name (in any case): 409.
+    taken = await client.patch(url, json={"name": "GARDEN"}, headers=alice)
+    assert taken.status_code == 409
+    assert taken.headers["content-type"] == "application/problem+json"
+    # Changing only the case of its own name is fine.
+    assert (await client.patch(url, json={"name": "NOVELS"}, headers=alice)).status_code == 200
+    assert await _names(app) == ["NOVELS", "Garden", "Novels"]
+
+
+@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "x" * 101}, {"name": None}, [1]])
+async def test_invalid_rename_is_422(
+    client: httpx.AsyncClient, alice: Headers, app: FastAPI, body: Any
+) -> None:
+    books = await new_wishlist(client, alice, "Books")
+    response = await client.patch(f"/api/wishlists/{books['id']}/", json=body, headers=alice)
+    assert response.status_code == 422
+    assert await _names(app) == ["Books"]
+
+
+async def test_delete_a_wishlist_with_its_items(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any, app: FastAPI
+) -> None:
+    books = await new_wishlist(client, alice, "Books")
+    garden = await new_wishlist(client, alice, "Garden")
+    product = await make_product()
+    await add(client, alice, books["id"], product.product_id)
+    await add(client, alice, garden["id"], product.product_id)
+
+    deleted = await client.delete(f"/api/wishlists/{books['id']}", headers=alice)
+    assert deleted.status_code == 204
+    assert (await client.get(f"/api/wishlists/{books['id']}/", headers=alice)).status_code == 404
+    assert await _names(app) == ["Garden"]
+    async with app.state.engine.connect() as conn:
+        left = (await conn.execute(select(WishlistItem.wishlist_id))).scalars().all()
+    assert left == [garden["id"]]
+    # The name is free again.
+    assert (
+        await client.post("/api/wishlists/", json={"name": "Books"}, headers=alice)
+    ).status_code == 201
+
+
+async def test_someone_elses_wishlist_is_not_renamed_or_deleted(
+    client: httpx.AsyncClient, alice: Headers, bob: Headers, staff: Headers, app: FastAPI
+) -> None:
+    books = await new_wishlist(client, alice, "Books")
+    url = f"/api/wishlists/{books['id']}/"
+    for headers in (bob, staff):  # staff read every list but change nobody's
+        assert (await client.patch(url, json={"name": "Mine"}, headers=headers)).status_code == 404
+        assert (await client.delete(url, headers=headers)).status_code == 404
+    assert (await client.patch(url, json={"name": "Mine"})).status_code == 401
+    assert (await client.delete(url)).status_code == 401
+    assert (await client.delete("/api/wishlists/987654/", headers=alice)).status_code == 404
+    assert await _names(app) == ["Books"]

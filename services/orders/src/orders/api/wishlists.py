@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from orders.api.deps import PathId
 from orders.api.schemas import WishlistIn, WishlistOut
@@ -48,3 +48,20 @@ async def create_wishlist(body: WishlistIn, user: CurrentUser, session: DbSessio
 @router.get("/{wishlist_id}/", responses=problem_responses(401, 404, 422))
 async def get_wishlist(wishlist_id: PathId, user: CurrentUser, session: DbSession) -> WishlistOut:
     return WishlistOut.of(await wishlists.get(session, user, wishlist_id))
+
+
+@router.patch("/{wishlist_id}/", responses=problem_responses(401, 404, 409, 422))
+async def rename_wishlist(
+    wishlist_id: PathId, body: WishlistIn, user: CurrentUser, session: DbSession
+) -> WishlistOut:
+    """Rename your wishlist; names are unique per user (409 otherwise)."""
+    return WishlistOut.of(await wishlists.rename(session, user, wishlist_id, name=body.name))
+
+
+@router.delete(
+    "/{wishlist_id}/", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401, 404)
+)
+async def delete_wishlist(wishlist_id: PathId, user: CurrentUser, session: DbSession) -> Response:
+    """Delete your wishlist and its items."""
+    await wishlists.delete(session, user, wishlist_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
+from sqlalchemy import delete as sa_delete
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
@@ -30,12 +31,30 @@ async def insert_wishlist(session: AsyncSession, *, user_id: int, name: str) -> 
 
 
 async def get(
-    session: AsyncSession, wishlist_id: int, *, with_items: bool = False
+    session: AsyncSession, wishlist_id: int, *, with_items: bool = False, for_update: bool = False
 ) -> Wishlist | None:
-    stmt = select(Wishlist).where(Wishlist.id == wishlist_id)
+    stmt = (
+        select(Wishlist).where(Wishlist.id == wishlist_id).execution_options(populate_existing=True)
+    )
     if with_items:
         stmt = _with_items(stmt)
+    if for_update:
+        stmt = stmt.with_for_update(of=Wishlist)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def name_taken(session: AsyncSession, *, user_id: int, name: str, other_than: int) -> bool:
+    """Whether another of the user's wishlists has this name, in any case."""
+    stmt = select(Wishlist.id).where(
+        Wishlist.user_id == user_id,
+        func.lower(Wishlist.name) == name.lower(),
+        Wishlist.id != other_than,
+    )
+    return (await session.execute(stmt.limit(1))).first() is not None
+
+
+async def delete(session: AsyncSession, wishlist_id: int) -> None:
+    await session.execute(sa_delete(Wishlist).where(Wishlist.id == wishlist_id))
 
 
 def list_stmt(*, owner_id: int | None) -> Select[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -26,6 +27,37 @@ async def get(session: AsyncSession, user: Principal, wishlist_id: int) -> Wishl
     if wishlist is None or not can_read(user, wishlist.user_id):
         raise NotFound("No such wishlist.")
     return wishlist
+
+
+async def _own(session: AsyncSession, user: Principal, wishlist_id: int) -> Wishlist:
+    """The caller's wishlist, locked. Staff read every list but change nobody's (404)."""
+    wishlist = await wishlists.get(session, wishlist_id, for_update=True)
+    if wishlist is None or wishlist.user_id != user.id:
+        raise NotFound("No such wishlist.")
+    return wishlist
+
+
+async def rename(
+    session: AsyncSession, user: Principal, wishlist_id: int, *, name: str
+) -> Wishlist:
+    wishlist = await _own(session, user, wishlist_id)
+    taken = Conflict("You already have a wishlist with this name.")
+    if await wishlists.name_taken(session, user_id=user.id, name=name, other_than=wishlist.id):
+        raise taken
+    wishlist.name = name
+    try:
+        # Two renames racing for one name: the unique index decides, the loser gets 409.
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise taken from exc
+    return await get(session, user, wishlist_id)
+
+
+async def delete(session: AsyncSession, user: Principal, wishlist_id: int) -> None:
+    """Delete the wishlist; its items go with it (ON DELETE CASCADE)."""
+    await _own(session, user, wishlist_id)
+    await wishlists.delete(session, wishlist_id)
 
 
 async def add_item(
