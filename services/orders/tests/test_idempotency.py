@@ -131,3 +131,31 @@ async def test_invalid_keys_are_422(client: httpx.AsyncClient, alice: Headers) -
             "/api/orders/", json={}, headers={**alice, "Idempotency-Key": key}
         )
         assert response.status_code == 422, key
+
+
+async def test_keys_older_than_their_ttl_are_purged(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any, fill_cart: Any, app: FastAPI
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from orders.db import idempotency
+
+    for key in ("old", "new"):
+        cart = await fill_cart(alice, (await make_product(), 1))
+        headers = {**alice, "Idempotency-Key": key}
+        response = await client.post("/api/orders/", json={"cart_id": cart["id"]}, headers=headers)
+        assert response.status_code == 201
+    now = datetime.now(UTC)
+    async with app.state.engine.begin() as conn:
+        await conn.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.key == "old")
+            .values(created_at=now - timedelta(days=2))
+        )
+
+    assert await idempotency.purge(app.state.engine, before=now - timedelta(days=1)) == 1
+    async with app.state.engine.connect() as conn:
+        assert (await conn.execute(select(IdempotencyKey.key))).scalars().all() == ["new"]
+    assert await count_orders(app) == 2  # the orders themselves stay

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, MetaData, delete, func
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from shared.errors import ServiceError
 from shared.settings import ServiceSettings
@@ -71,6 +71,16 @@ def autocommit(engine: AsyncEngine) -> AsyncEngine:
     """The same pool in autocommit, for reads of one statement: a statement sees one
     snapshot by itself, so BEGIN and ROLLBACK would cost two round trips for nothing."""
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def delete_older_than(
+    engine: AsyncEngine, column: InstrumentedAttribute[datetime], before: datetime
+) -> int:
+    """Delete the rows of `column`'s table whose `column` is before `before` (purges of
+    expired records, such as idempotency keys); returns how many."""
+    async with engine.begin() as conn:
+        result = await conn.execute(delete(column.class_).where(column < before))
+    return int(result.rowcount)
 
 
 AfterCommit = Callable[[], Awaitable[None]]

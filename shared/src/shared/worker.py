@@ -13,6 +13,8 @@ from typing import Any
 
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_engine
@@ -41,6 +43,17 @@ def open_resources(
         await engine.dispose()
 
     return engine, redis, cleanup
+
+
+async def every(seconds: float, job: Callable[[], Awaitable[object]], *, what: str) -> None:
+    """Run `job` now and then every `seconds`, for ever; a failed round (database or
+    network down) is logged and the next one tries again."""
+    while True:
+        try:
+            await job()
+        except (SQLAlchemyError, RedisError, OSError) as exc:
+            log.warning("%s failed, retrying next round: %s", what, exc)
+        await asyncio.sleep(seconds)
 
 
 def consumer_name(service: str, settings: ServiceSettings) -> str:

@@ -19,6 +19,8 @@ class OrdersSettings(ServiceSettings):
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     # How often the worker cancels orders whose payment window has passed.
     expiry_sweep_seconds: float = Field(default=15.0, gt=0)
+    # Idempotency-Key records of order creation are kept this long (as payments does).
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
     # Order confirmations go out over SMTP; `make run` starts a development sink here.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025

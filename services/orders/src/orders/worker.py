@@ -5,12 +5,16 @@
   (payment answers) and `users.events` (user replica), as consumer group `orders`;
 - the confirmation mailer, group `orders-mailer` on `orders.events`;
 - the report keeper (bestsellers, customer stats), group `orders-reports` on `orders.events`;
-- the sweep that cancels orders whose payment window passed.
+- the sweep that cancels orders whose payment window passed;
+- the purge of Idempotency-Key records older than ORDERS_IDEMPOTENCY_TTL_SECONDS.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from orders import expiry
+from orders.db import idempotency
 from orders.db.tables import inbox, outbox
 from orders.events.handlers import (
     catalog_handlers,
@@ -31,6 +35,7 @@ def build(settings: OrdersSettings) -> worker.Build:
     async def start() -> tuple[worker.Tasks, worker.Cleanup]:
         engine, redis, cleanup = worker.open_resources(settings, application_name="orders-worker")
         name = worker.consumer_name("orders", settings)
+        key_ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
 
         def consumer(group: str, producer: str, handlers: EventHandlers) -> StreamConsumer:
             return StreamConsumer(
@@ -59,6 +64,11 @@ def build(settings: OrdersSettings) -> worker.Build:
             consumer("orders-mailer", "orders", mailer_handlers(settings)).run(),
             consumer("orders-reports", "orders", reports_handlers()).run(),
             expiry.sweep_forever(engine, every_seconds=settings.expiry_sweep_seconds),
+            worker.every(
+                3600,
+                lambda: idempotency.purge(engine, before=datetime.now(UTC) - key_ttl),
+                what="purging idempotency keys",
+            ),
         ]
 
         return tasks, cleanup

@@ -19,7 +19,6 @@ from typing import Any
 
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payments.db import idempotency
@@ -40,6 +39,7 @@ from shared.events.relay import OutboxRelay
 from shared.events.streams import events_stream
 from shared.logs import configure_logging
 from shared.redis_client import create_redis
+from shared.worker import every
 
 log = logging.getLogger(__name__)
 PURGE_INTERVAL_S = 3600.0
@@ -76,14 +76,11 @@ class Worker:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _purge_idempotency_keys(self) -> None:
-        while True:
-            try:
-                await idempotency.purge(
-                    self.engine, before=datetime.now(UTC) - self.idempotency_ttl
-                )
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning("purging idempotency keys failed: %s", exc)
-            await asyncio.sleep(PURGE_INTERVAL_S)
+        await every(
+            PURGE_INTERVAL_S,
+            lambda: idempotency.purge(self.engine, before=datetime.now(UTC) - self.idempotency_ttl),
+            what="purging idempotency keys",
+        )
 
 
 def build_worker(

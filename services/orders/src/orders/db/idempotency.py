@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from orders.db.tables import IdempotencyKey
+from shared.db import delete_older_than
 
 
 async def claim(session: AsyncSession, *, user_id: int, key: str, request_hash: str) -> bool:
@@ -37,3 +40,8 @@ async def record_order(session: AsyncSession, *, user_id: int, key: str, order_i
         .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
         .values(order_id=order_id)
     )
+
+
+async def purge(engine: AsyncEngine, *, before: datetime) -> int:
+    """Delete keys created before `before`; returns how many."""
+    return await delete_older_than(engine, IdempotencyKey.created_at, before)

@@ -6,10 +6,11 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from payments.db.tables import IdempotencyRecord
+from shared.db import delete_older_than
 
 
 def _lock_id(user_id: int, key: str) -> int:
@@ -58,8 +59,4 @@ async def save(
 
 async def purge(engine: AsyncEngine, *, before: datetime) -> int:
     """Delete keys created before `before`; returns how many."""
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < before)
-        )
-    return int(result.rowcount)
+    return await delete_older_than(engine, IdempotencyRecord.created_at, before)
