@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from prometheus_client import Counter, Gauge
 from pydantic_settings import BaseSettings
 
 from tests.conftest import ROOT, Stack, registry, render
@@ -259,6 +260,20 @@ def test_grafana_is_provisioned_with_dashboards_of_real_metrics(stack: Stack) ->
     for expr in exprs:
         for metric in re.findall(r"\b(http_[a-z_]+)\{", expr):
             assert metric in names, f"{metric} is not exported by the services"
+    # The event metrics appear once a relay or consumer runs: check them against their
+    # definitions instead.
+    from shared.events import metrics
+
+    defined = {
+        sample
+        for value in vars(metrics).values()
+        if isinstance(value, Counter | Gauge)
+        for family in value.describe()
+        for sample in (f"{family.name}_total" if family.type == "counter" else family.name,)
+    }
+    used = {m for expr in exprs for m in re.findall(r"\b(shop_events_[a-z_]+)\b", expr)}
+    assert used, "no dashboard charts the event backbone"
+    assert used <= defined, used - defined
 
 
 def test_ci_runs_make_test_with_postgres_and_redis() -> None:
