@@ -286,3 +286,36 @@ async def test_twenty_concurrent_identical_requests_charge_once(
     [charge] = await provider_charges(app)
     assert (charge.succeeded, charge.requests) == (True, 1)
     assert (await payment_row(app, accepted[0]["id"])).status == "succeeded"
+
+
+async def test_a_payment_waits_for_the_order_event_on_its_way(
+    client: httpx.AsyncClient, app: FastAPI, alice: Headers, make_order: MakeOrder
+) -> None:
+    """The orders service shows `awaiting_payment` a moment before its event reaches
+    payments: a request that finds the order still `pending` waits for the replica
+    instead of answering 409."""
+    from payments_support import eventually
+    from sqlalchemy import text
+
+    app.state.settings.order_wait_seconds = 60.0  # the event below, not a timer, ends it
+    order_id = await make_order(status="pending")
+    request = asyncio.create_task(
+        client.post(URL, json=card_body(order_id), headers=with_key(alice))
+    )
+
+    async def waiting() -> bool:
+        # The request read the replica and now sleeps inside its transaction.
+        async with app.state.engine.connect() as conn:
+            found = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
+                    " AND query LIKE '%payments.orders%' AND pid <> pg_backend_pid()"
+                )
+            )
+        return bool(found)
+
+    await eventually(waiting, what="the request to wait for the order replica")
+    await make_order(order_id=order_id, status="awaiting_payment")
+    response = await request
+    assert response.status_code == 202, response.text
+    assert await count_payments(app) == 1

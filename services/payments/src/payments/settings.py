@@ -16,6 +16,9 @@ class PaymentsSettings(ServiceSettings):
     # Keys the HMAC of stored idempotent request bodies: a plain hash of a body holding a
     # card number could be brute-forced back to the number (16 digits, one check digit).
     idempotency_secret: SecretStr = SecretStr(f"{DEFAULT_SECRET}-idempotency")
+    # The orders service shows `awaiting_payment` a moment before its event reaches us: a
+    # request that finds the order still `pending` waits this long for the replica.
+    order_wait_seconds: float = Field(default=1.0, ge=0)
     # Stripe keeps idempotency keys for 24 hours; so do we.
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
     # The simulated provider's round trip, randomised by +-50%; 0 in tests.

@@ -72,6 +72,7 @@ async def create_payment(
         ),
         ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
         render=_render,
+        order_wait=settings.order_wait_seconds,
     )
     response.status_code = answer.status
     if answer.replayed:

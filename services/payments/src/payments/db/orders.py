@@ -41,5 +41,10 @@ async def apply(
 
 
 async def get(session: AsyncSession, order_id: int) -> OrderReplica | None:
-    stmt = select(OrderReplica).where(OrderReplica.order_id == order_id)
+    """The replica as committed now (read again, not taken from the session's cache)."""
+    stmt = (
+        select(OrderReplica)
+        .where(OrderReplica.order_id == order_id)
+        .execution_options(populate_existing=True)
+    )
     return (await session.execute(stmt)).scalar_one_or_none()

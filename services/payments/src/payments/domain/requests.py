@@ -9,6 +9,7 @@ leaves no record, so it can be retried with the same key once the order is payab
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db import idempotency, orders, payments
-from payments.db.tables import Payment, outbox
+from payments.db.tables import OrderReplica, Payment, outbox
 from payments.events.published import PaymentRequested
 from payments.provider.base import (
     BankAccount,
@@ -65,6 +66,7 @@ async def request_payment(
     request_hash: str,
     ttl: timedelta,
     render: Callable[[Payment], dict[str, Any]],
+    order_wait: float = 0.0,
 ) -> Answer:
     """Create a pending payment of the caller's order and ask the processor to charge it."""
     if not await idempotency.try_lock(session, user_id=user.id, key=key):
@@ -85,7 +87,7 @@ async def request_payment(
             )
         return Answer(record.response_status, record.response_body, replayed=True)
 
-    order = await orders.get(session, order_id)
+    order = await _order_caught_up(session, order_id, wait=order_wait)
     if order is None or order.user_id != user.id:
         raise NotFound("No such order awaiting payment.")
     await _check_payable(session, order_id=order_id, status=order.status)
@@ -120,6 +122,23 @@ async def request_payment(
         session, user_id=user.id, key=key, request_hash=request_hash, status=ACCEPTED, body=body
     )
     return Answer(ACCEPTED, body, replayed=False)
+
+
+async def _order_caught_up(
+    session: AsyncSession, order_id: int, *, wait: float
+) -> OrderReplica | None:
+    """The order's replica; while it is still `pending`, wait up to `wait` seconds for
+    the event that moves it on. The client may have seen `awaiting_payment` at the
+    orders service before that event reached us. Each read sees the latest commit (READ
+    COMMITTED); an unknown order is not waited for."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        order = await orders.get(session, order_id)
+        if order is None or order.status != "pending":
+            return order
+        if asyncio.get_running_loop().time() >= deadline:
+            return order
+        await asyncio.sleep(0.05)
 
 
 async def _check_payable(session: AsyncSession, *, order_id: int, status: str) -> None:
