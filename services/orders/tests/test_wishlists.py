@@ -155,7 +155,9 @@ async def test_rename_a_wishlist(
     assert await _names(app) == ["NOVELS", "Garden", "Novels"]
 
 
-@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "x" * 101}, {"name": None}, [1]])
+@pytest.mark.parametrize(
+    "body", [{}, {"name": ""}, {"name": "x" * 101}, {"name": None}, [1], {"name": "a\u0000b"}]
+)
 async def test_invalid_rename_is_422(
     client: httpx.AsyncClient, alice: Headers, app: FastAPI, body: Any
 ) -> None:

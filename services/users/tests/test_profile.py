@@ -123,6 +123,7 @@ async def test_two_users_racing_for_one_username_get_one_200_and_one_409(
         {"first_name": None},
         {"first_name": 5},
         {"last_name": "x" * 151},
+        {"first_name": "Al\u0000ice"},  # PostgreSQL cannot store NUL
         [],
         "alice",
     ],
