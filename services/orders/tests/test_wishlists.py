@@ -201,3 +201,21 @@ async def test_someone_elses_wishlist_is_not_renamed_or_deleted(
     assert (await client.delete(url)).status_code == 401
     assert (await client.delete("/api/wishlists/987654/", headers=alice)).status_code == 404
     assert await _names(app) == ["Books"]
+
+
+async def test_two_renames_racing_for_one_name_get_one_200_and_one_409(
+    client: httpx.AsyncClient, alice: Headers, app: FastAPI
+) -> None:
+    import asyncio
+
+    lists = [await new_wishlist(client, alice, name) for name in ("Books", "Garden")]
+    responses = await asyncio.gather(
+        *(
+            client.patch(f"/api/wishlists/{w['id']}/", json={"name": "Gifts"}, headers=alice)
+            for w in lists
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    names = await _names(app)
+    assert names.count("Gifts") == 1
+    assert len(names) == 2

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, delete, func
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -81,6 +82,23 @@ async def delete_older_than(
     async with engine.begin() as conn:
         result = await conn.execute(delete(column.class_).where(column < before))
     return int(result.rowcount)
+
+
+UNIQUE_VIOLATION = "23505"
+
+
+async def flush_unique(session: AsyncSession, conflict: ServiceError) -> None:
+    """Flush in a savepoint; if a unique index refuses the change, raise `conflict` (a
+    409) instead. For changes checked beforehand but racing another transaction: the
+    index decides, and the savepoint keeps the transaction usable."""
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if sqlstate != UNIQUE_VIOLATION:
+            raise
+        raise conflict from exc
 
 
 AfterCommit = Callable[[], Awaitable[None]]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -10,6 +9,7 @@ from orders.db import replicas, wishlists
 from orders.db.tables import Wishlist, WishlistItem
 from orders.domain.access import can_read
 from shared.auth import Principal
+from shared.db import flush_unique
 from shared.errors import Conflict, NotFound, Unprocessable
 
 
@@ -45,12 +45,7 @@ async def rename(
     if await wishlists.name_taken(session, user_id=user.id, name=name, other_than=wishlist.id):
         raise taken
     wishlist.name = name
-    try:
-        # Two renames racing for one name: the unique index decides, the loser gets 409.
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise taken from exc
+    await flush_unique(session, taken)  # two renames racing for one name: one gets 409
     return await get(session, user, wishlist_id)
 
 

@@ -10,9 +10,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import flush_unique
 from shared.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from users.db import refresh_tokens, users
 from users.db.login_failures import LoginFailures
@@ -130,11 +130,7 @@ async def update_profile(
         raise taken
     for name, value in changes.items():
         setattr(user, name, value)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise taken from exc
+    await flush_unique(session, taken)
     await outbox.publish(session, UserUpdated(**_state(user)), aggregate_id=user.id)
     return user
 
