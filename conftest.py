@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -18,18 +19,29 @@ import pytest
 from shared.dbadmin import service_url
 from shared.testing import bearer, create_database, destroy_database, new_database_name
 
-_RUN_LOCK = Path(tempfile.gettempdir()) / "highload-shop-tests.lock"
 _lock_key = pytest.StashKey[Any]()
 
 
+def _test_redis_url() -> str:
+    # Database 15 keeps test keys away from a local stack running on database 0.
+    return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _run_lock() -> Path:
+    """One lock per Redis server: runs against the same server share its databases."""
+    address = urlsplit(_test_redis_url()).netloc.replace(":", "-") or "default"
+    return Path(tempfile.gettempdir()) / f"highload-shop-tests-{address}.lock"
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """One test run per machine at a time: runs share Redis databases, and one run's
+    """One test run per Redis server at a time: runs share its databases, and one run's
     FLUSHDB would delete another's streams. A second run waits here for the first."""
-    handle = _RUN_LOCK.open("w")
+    lock = _run_lock()
+    handle = lock.open("w")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        print(f"waiting for another test run to finish ({_RUN_LOCK})", flush=True)
+        print(f"waiting for another test run to finish ({lock})", flush=True)
         fcntl.flock(handle, fcntl.LOCK_EX)
     config.stash[_lock_key] = handle  # held until this process exits
 
@@ -46,8 +58,7 @@ def test_database() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    # Database 15 keeps test keys away from a local stack running on database 0.
-    return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    return _test_redis_url()
 
 
 @pytest.fixture(scope="session")
