@@ -7,6 +7,7 @@ import asyncio
 import fcntl
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,11 +39,23 @@ def pytest_configure(config: pytest.Config) -> None:
     FLUSHDB would delete another's streams. A second run waits here for the first."""
     lock = _run_lock()
     handle = lock.open("w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print(f"waiting for another test run to finish ({lock})", flush=True)
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    deadline = time.monotonic() + float(os.environ.get("TEST_LOCK_TIMEOUT_SECONDS", "1800"))
+    waiting = False
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                pytest.exit(
+                    f"another test run has held {lock} too long; stop it, or point this run"
+                    " at another Redis server with TEST_REDIS_URL",
+                    returncode=3,
+                )
+            if not waiting:
+                print(f"waiting for another test run to finish ({lock})", flush=True)
+                waiting = True
+            time.sleep(1)
     config.stash[_lock_key] = handle  # held until this process exits
 
 

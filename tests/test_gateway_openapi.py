@@ -142,13 +142,23 @@ def test_tags_are_grouped_by_service(merged: dict[str, Any]) -> None:
 
 def test_colliding_operation_ids_get_the_service_name() -> None:
     doc = service_document("same")
+    # Service b publishes the same operations (same operationIds) under other paths.
+    moved = {path.replace("/api/same", "/api/other"): item for path, item in doc["paths"].items()}
     merged = merge(
         [
             ServiceDocument("a", doc, ["/api/same"]),
-            ServiceDocument("b", {**doc, "paths": {}}, ["/api/other"]),
+            ServiceDocument("b", {**doc, "paths": moved}, ["/api/other"]),
         ]
     )
-    ids = [op["operationId"] for item in merged["paths"].values() for op in item.values()]
-    assert len(ids) == len(set(ids))
+    ids = {
+        path: op["operationId"]
+        for path, item in merged["paths"].items()
+        for method, op in item.items()
+        if method == "get"
+    }
+    original = ids["/api/same/products/{product_id}/"]
+    assert ids["/api/other/products/{product_id}/"] == f"b-{original}"
+    every = [op["operationId"] for item in merged["paths"].values() for op in item.values()]
+    assert len(every) == len(set(every)) == 4
     with pytest.raises(ValueError, match="published by two services"):
         merge([ServiceDocument("a", doc, ["/api/same"]), ServiceDocument("b", doc, ["/api/same"])])

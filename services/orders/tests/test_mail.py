@@ -112,13 +112,30 @@ async def test_paid_order_gets_one_confirmation(
 async def test_a_mail_server_outage_leaves_the_event_to_retry(
     app: FastAPI,
     settings: OrdersSettings,
+    smtp_port: int,
     alice: Headers,
     place_order: Callable[..., Awaitable[dict[str, Any]]],
 ) -> None:
     """No SMTP server listens: the send fails, nothing is recorded as handled, so the
-    stream consumer delivers it again later (and dead-letters it after too many tries)."""
+    stream consumer delivers it again later; once the server is back, that delivery sends
+    the one email (and too many failed tries would dead-letter it)."""
     event = await paid_event(app, alice, place_order)
     await mail(app, settings, event)
+    assert await handled_events(app) == 0
+
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        await mail(app, settings, event)
+    finally:
+        controller.stop()
+    [message] = box.messages
+    assert message["Subject"] == f"Your order #{event['payload']['order_id']} is paid"
+    assert await handled_events(app) == 1
+
+
+async def handled_events(app: FastAPI) -> int:
     async with app.state.engine.connect() as conn:
-        handled = (await conn.execute(select(func.count()).select_from(inbox))).scalar_one()
-    assert handled == 0
+        count: int = (await conn.execute(select(func.count()).select_from(inbox))).scalar_one()
+    return count

@@ -72,13 +72,43 @@ async def test_pages_are_fetched_one_after_another() -> None:
     assert pages == [[1, 2], [3], [4, 5]]
 
 
+class HeldResponse(ThreadedResponse):
+    """Registers its callbacks but completes only when released, from a thread of its own."""
+
+    def __init__(self, pages: list[list[Any]]) -> None:
+        super().__init__(pages)
+        self.registered = threading.Event()
+
+    def add_callbacks(self, callback: Any, errback: Any) -> None:
+        self.callbacks = (callback, errback)
+        self.registered.set()
+
+    def release(self) -> None:
+        assert self.callbacks is not None
+        thread = threading.Thread(target=self.callbacks[0], args=(self.pages[0],))
+        thread.start()
+        thread.join()
+
+
 async def test_a_cancelled_wait_ignores_the_late_result() -> None:
-    store = store_with(ThreadedResponse([[1]]))
-    task = asyncio.create_task(store._run("SELECT"))
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await asyncio.sleep(0.05)  # the callback lands on a done future: no InvalidStateError
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    try:
+        response = HeldResponse([[1]])
+        task = asyncio.create_task(store_with(response)._run("SELECT"))
+        await asyncio.sleep(0)  # the task issues the query and waits for its rows
+        assert response.registered.is_set()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        response.release()  # the driver's thread delivers the rows after the cancel
+        for _ in range(3):
+            await asyncio.sleep(0)  # run the callback the thread scheduled on the loop
+    finally:
+        loop.set_exception_handler(previous)
+    assert errors == []  # setting a result on the cancelled future would be reported here
 
 
 def test_write_timestamps_are_exact_microseconds() -> None:
