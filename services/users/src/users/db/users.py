@@ -18,6 +18,12 @@ async def insert_user(session: AsyncSession, **values: Any) -> User | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def insert_users(session: AsyncSession, rows: list[dict[str, Any]]) -> list[User]:
+    """The users of `rows` that were new, in one statement (taken emails are skipped)."""
+    stmt = insert(User).values(rows).on_conflict_do_nothing().returning(User)
+    return list((await session.execute(stmt)).scalars())
+
+
 async def taken_fields(session: AsyncSession, *, email: str, username: str) -> list[str]:
     rows = await session.execute(
         select(User.email, User.username).where(
