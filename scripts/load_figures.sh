@@ -15,6 +15,14 @@ export GATEWAY_AUTH_RATE=6000r/m GATEWAY_AUTH_BURST=1000 GATEWAY_API_RATE=20000r
 
 psql -h 127.0.0.1 -U postgres -qc 'DROP DATABASE IF EXISTS shop WITH (FORCE)' >/dev/null
 redis-cli -n 0 flushdb >/dev/null
+# Data first, while the stack holds no connections of the shared PostgreSQL.
+retry() {  # the machine's PostgreSQL is shared: a full connection table is transient
+    for attempt in 1 2 3 4 5; do "$@" && return 0; sleep $((attempt * 10)); done
+    return 1
+}
+retry make seed SEED_PRODUCTS=1000 >"$OUT/seed.log" 2>&1
+retry make load-data USERS=2000 >"$OUT/load-data.log" 2>&1
+retry make staff EMAIL=staff@example.com PASSWORD=load-staff-password >/dev/null
 setsid make run >"$OUT/make-run.log" 2>&1 &
 RUN_PID=$!
 BARE_PID=""
@@ -29,13 +37,6 @@ for _ in $(seq 1 240); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' $B/health)" = 200 ] && break
     sleep 1
 done
-retry() {  # the machine's PostgreSQL is shared: a full connection table is transient
-    for attempt in 1 2 3 4 5; do "$@" && return 0; sleep $((attempt * 3)); done
-    return 1
-}
-retry make seed SEED_PRODUCTS=1000 >"$OUT/seed.log" 2>&1
-retry make load-data USERS=2000 >"$OUT/load-data.log" 2>&1
-retry make staff EMAIL=staff@example.com PASSWORD=load-staff-password >/dev/null
 
 # The micro-cache ratio: the same body from a bare nginx on the same cores.
 URL="$B/api/products/?limit=20"

@@ -162,7 +162,8 @@ def status(codes: str) -> Node:
         strings,
         s("Assertion.custom_message", ""),
         s("Assertion.test_field", "Assertion.response_code"),
-        b("Assertion.assume_success", False),
+        # The pattern alone decides: JMeter would otherwise fail every 4xx first.
+        b("Assertion.assume_success", True),
         prop("intProp", "Assertion.test_type", 1),  # 1: the whole code matches the pattern
     )
 
@@ -238,7 +239,8 @@ def sync(name: str, group_size: str) -> Node:
         "TestBeanGUI",
         name,
         s("groupSize", group_size),
-        prop("longProp", "timeoutInMs", 60000),
+        # Long enough for a ramped-up group to gather; a lost thread cannot hang the run.
+        prop("longProp", "timeoutInMs", 180000),
     )
 
 

@@ -410,9 +410,11 @@ def staff_group(threads: str, duration: str | None, group_rate: str) -> Node:
     )
 
 
-def flash_sale_groups(buyers: str, units: str) -> list[Node]:
+def flash_sale_groups(buyers: str, units: str, rampup: str) -> list[Node]:
     """N buyers race for K units of one product at the same instant: exactly K orders end
-    paid, the rest cancelled (out of stock), the stock ends at 0; checked at the end."""
+    paid, the rest cancelled (out of stock), the stock ends at 0; checked at the end.
+    The buyers log in during `rampup` (a login is a bcrypt check: 50 at once would queue
+    for tens of seconds on two cores), then wait for each other and order together."""
     staff = login(p("staff_email", "staff@example.com"), p("staff_password", "load-staff-password"))
     setup = thread_group(
         "flash-sale: put K units on sale", threads="1", loops="1", kind="SetupThreadGroup"
@@ -444,7 +446,7 @@ props.put('sale_orders', java.util.Collections.synchronizedList(new ArrayList())
             body=f'{{"stock_quantity": {units}}}',
         ),
     )
-    race = thread_group("flash-sale: buyers", threads=buyers, loops="1").add(
+    race = thread_group("flash-sale: buyers", threads=buyers, rampup=rampup, loops="1").add(
         customers(),
         headers("JSON and bearer", {**JSON, **BEARER}),
         *login(),
@@ -546,7 +548,7 @@ def plans() -> dict[str, Node]:
         "flash-sale": plan(
             "flash-sale",
             "-Jthreads buyers race for -Junits units of one product at one instant.",
-            *flash_sale_groups(p("threads", 50), p("units", 10)),
+            *flash_sale_groups(p("threads", 50), p("units", 10), p("rampup", 30)),
         ),
         "staff": plan(
             "staff",
@@ -569,7 +571,7 @@ def plans() -> dict[str, Node]:
             browse_group(p("threads", 2), None, "1", "0"),
             shopper_group(p("threads", 2), None, "1", "0"),
             staff_group("1", None, "0"),
-            *flash_sale_groups(p("buyers", 3), p("units", 2)),
+            *flash_sale_groups(p("buyers", 3), p("units", 2), "1"),
         ),
     }
 
