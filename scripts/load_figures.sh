@@ -72,7 +72,7 @@ cpu() {  # utime+stime ticks of nginx (make run's) and honcho
 }
 {
     echo "body: $(wc -c <"$OUT/body.json") bytes; cache: $(curl -s -o /dev/null -D - "$URL" | grep -i x-cache-status)"
-    for round in 1 2; do
+    for round in $(seq 1 "${WRK_ROUNDS:-2}"); do
         before=$(cpu)
         echo "== round $round: make run"; wrk -t2 -c64 -d15s --latency "$URL"
         after=$(cpu)
@@ -82,8 +82,9 @@ cpu() {  # utime+stime ticks of nginx (make run's) and honcho
 } >"$OUT/wrk.txt" 2>&1
 kill "$BARE_PID"; BARE_PID=""; rm -rf "$BARE"
 
-for plan in "browse --threads 20 --duration 60" "shopper --threads 10 --duration 60" \
-            "flash-sale --threads 50 --prop units=10"; do
+# PLANS overrides the runs, e.g. PLANS="flash-sale --threads 50 --prop units=10".
+IFS=';' read -r -a runs <<<"${PLANS:-browse --threads 20 --duration 60;shopper --threads 10 --duration 60;flash-sale --threads 50 --prop units=10}"
+for plan in "${runs[@]}"; do
     # shellcheck disable=SC2086
     .venv/bin/python scripts/load.py $plan --out "$OUT" --max-error-pct 100 \
         --prop staff_email=staff@example.com --prop staff_password=load-staff-password \
