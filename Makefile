@@ -7,7 +7,7 @@ UV ?= uv
 PYTHON := .venv/bin/python
 SERVICES_WITH_MIGRATIONS := $(patsubst services/%/alembic.ini,%,$(wildcard services/*/alembic.ini))
 
-.PHONY: help install keys migrate run test lint fmt staff compose seed bench bench-events history-rebuild history-check clean
+.PHONY: help install keys migrate run test lint fmt staff compose seed bench bench-events history-rebuild history-check load load-data clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,7 @@ run: install  ## run the whole shop behind nginx on http://127.0.0.1:8080, docs 
 test: install  ## run every test against the real PostgreSQL, Redis and nginx
 	@scripts/ensure-nginx.sh
 	@scripts/ensure-test-tools.sh
+	@scripts/ensure-jmeter.sh || echo "JMeter is unavailable: the load-plan tests will skip" >&2
 	@$(PYTHON) scripts/stack.py check
 	@.venv/bin/pytest $(PYTEST_ARGS)
 
@@ -69,6 +70,18 @@ history-rebuild: migrate  ## rebuild the order-history projection from its event
 
 history-check: install  ## compare the order-history projection with the orders table; exit 1 on drift
 	@$(PYTHON) -m orders.history.check
+
+load: install  ## a JMeter plan of tests/load/: make load PLAN=browse [THREADS= DURATION= RATE=] [LOAD_TARGET=url]
+	@scripts/ensure-jmeter.sh
+	@if [ -z "$(LOAD_TARGET)" ]; then \
+		$(MAKE) --no-print-directory staff EMAIL=staff@example.com PASSWORD=load-staff-password >/dev/null; \
+		[ -f var/load/users.csv ] || $(MAKE) --no-print-directory load-data USERS=1000; \
+	fi
+	@$(PYTHON) scripts/load.py $${PLAN:-smoke} \
+		$${THREADS:+--threads $$THREADS} $${DURATION:+--duration $$DURATION} $${RATE:+--rate $$RATE} $(LOAD_ARGS)
+
+load-data: migrate  ## customers for the load plans: make load-data USERS=10000 (writes var/load/users.csv)
+	@$(PYTHON) -m users.cli load-customers --count $${USERS:-1000} --csv var/load/users.csv
 
 compose: install  ## regenerate deploy/compose.yaml and observability/prometheus.yml from deploy/services.toml
 	@$(PYTHON) deploy/compose.py

@@ -253,6 +253,15 @@ def apps(services: list[registry.Service]) -> dict[str, Any]:
     return out
 
 
+# The gateway's per-address limits (deploy/nginx/render.py `Limits.from_env`).
+GATEWAY_LIMITS = (
+    "GATEWAY_AUTH_RATE",
+    "GATEWAY_AUTH_BURST",
+    "GATEWAY_API_RATE",
+    "GATEWAY_API_BURST",
+)
+
+
 def edge(services: list[registry.Service]) -> dict[str, Any]:
     wget = ["CMD", "wget", "-q", "-O", "/dev/null"]
     return {
@@ -260,7 +269,11 @@ def edge(services: list[registry.Service]) -> dict[str, Any]:
             "build": {
                 "context": "..",
                 "dockerfile": "deploy/nginx/Dockerfile",
-                "args": {"CORS_ORIGINS": "${GATEWAY_CORS_ORIGINS:-http://localhost:5173}"},
+                "args": {
+                    "CORS_ORIGINS": "${GATEWAY_CORS_ORIGINS:-http://localhost:5173}",
+                    # Rendered into the image: change them with `up --build`.
+                    **{name: f"${{{name}:-}}" for name in GATEWAY_LIMITS},
+                },
             },
             "ports": ["${GATEWAY_PORT:-8080}:8080"],
             "depends_on": {s.name: {"condition": "service_healthy"} for s in services},

@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
+LOGS = VAR / "log"
 sys.path.insert(0, str(ROOT / "deploy"))
 
 import registry  # noqa: E402  (deploy/registry.py, stdlib only)
@@ -105,6 +106,12 @@ def render() -> None:
             env.append(f"GATEWAY_SERVICES={shlex.quote(gateway_services)}")
         for i, port in enumerate(ports[service.name], start=1):
             replica_env = [f"{service.env_prefix}REPLICA_NAME={service.name}-{i}", *env]
+            # Access lines go to a file (or `<SVC>_ACCESS_LOG=off`): relayed through the
+            # process manager's pipe, they cost more CPU under load than the service.
+            access = f"{LOGS}/{service.name}-{i}.access.log"
+            if os.environ.get(f"{service.env_prefix}ACCESS_LOG") == "off":
+                access = "off"
+            replica_env.append(f"{service.env_prefix}ACCESS_LOG={shlex.quote(access)}")
             command = shlex.join(uvicorn_command(service.app, port))
             procfile.append(f"{service.name}-{i}: env {' '.join(replica_env)} {command}")
         for worker, command in service.workers.items():
@@ -114,7 +121,13 @@ def render() -> None:
             metrics = f"{service.env_prefix}WORKER_METRICS_PORT={next(worker_ports)}"
             procfile.append(f"{service.name}-{worker}: env {path} {metrics} {command}")
     nginx_dir = VAR / "nginx"
+    LOGS.mkdir(exist_ok=True)
     cors = os.environ.get("GATEWAY_CORS_ORIGINS", DEFAULT_CORS_ORIGINS)
+    # nginx's access log: a file written in 256 KiB chunks (or GATEWAY_ACCESS_LOG=off);
+    # the terminal keeps its warnings and errors. Limits: GATEWAY_AUTH_RATE etc.
+    access_log = f"{LOGS}/nginx-access.log"
+    if os.environ.get("GATEWAY_ACCESS_LOG") == "off":
+        access_log = "off"
     subprocess.run(
         [
             sys.executable,
@@ -125,6 +138,10 @@ def render() -> None:
             listen,
             "--cors-origin",
             cors,
+            "--access-log",
+            access_log,
+            "--access-log-buffer",
+            "256k",
             *(
                 arg
                 for name, found in ports.items()

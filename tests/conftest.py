@@ -156,7 +156,7 @@ class Stack:
             upstreams=upstreams,
             options=render.Options(
                 listen=f"127.0.0.1:{port}",
-                access_log=str(out / "access.log"),
+                access_log=options.pop("access_log", str(out / "access.log")),
                 error_log=str(out / "error.log"),
                 worker_processes="1",
                 limits=limits,

@@ -12,6 +12,7 @@ every file in this folder ending in .conf or .template is copied to --out with i
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -47,11 +48,33 @@ class Limits:
         per_second = int(match.group(1)) / (60 if match.group(2) == "m" else 1)
         return max(1, round(1 / per_second))
 
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Limits:
+        """The limits of GATEWAY_AUTH_RATE, _AUTH_BURST, _API_RATE, _API_BURST (unset or
+        empty: the defaults), checked, so a typo stops the render instead of nginx."""
+        env = dict(os.environ) if env is None else env
+        limits = cls()
+        for name in ("auth_rate", "auth_burst", "api_rate", "api_burst"):
+            value = env.get(f"GATEWAY_{name.upper()}", "").strip()
+            if not value:
+                continue
+            if name.endswith("_rate"):
+                cls.refill_seconds(value)
+                setattr(limits, name, value)
+            elif value.isdigit():
+                setattr(limits, name, int(value))
+            else:
+                raise SystemExit(f"render.py: GATEWAY_{name.upper()} must be a whole number")
+        return limits
+
 
 @dataclass
 class Options:
     listen: str = "127.0.0.1:8080"
+    # A path, or `off`. With a buffer (e.g. 256k) nginx writes the file in chunks, at
+    # least every second, instead of one write per request.
     access_log: str = "/dev/stdout"
+    access_log_buffer: str = ""
     error_log: str = "stderr"
     worker_processes: str = "auto"
     max_body_size: str = "1m"
@@ -110,6 +133,14 @@ def locations(services: Sequence[registry.Service], limits: Limits, conf_dir: Pa
     return "\n\n".join(blocks) + "\n"
 
 
+def access_log(options: Options) -> str:
+    """The arguments of nginx's `access_log` directive."""
+    if options.access_log == "off":
+        return "off"
+    buffer = f" buffer={options.access_log_buffer} flush=1s" if options.access_log_buffer else ""
+    return f"{options.access_log} json{buffer}"
+
+
 def fill(text: str, values: dict[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         key = match.group(1)
@@ -148,7 +179,7 @@ def render(
         "conf_dir": str(out),
         "run_dir": str(run_dir),
         "listen": options.listen,
-        "access_log": options.access_log,
+        "access_log": access_log(options),
         "error_log": options.error_log,
         "worker_processes": options.worker_processes,
         "max_body_size": options.max_body_size,
@@ -187,13 +218,16 @@ def main() -> None:
         action="store_true",
         help=f"upstreams <service>:{COMPOSE_PORT}, re-resolved through Docker's DNS",
     )
-    parser.add_argument("--access-log", default="/dev/stdout")
+    parser.add_argument("--access-log", default="/dev/stdout", help="a path, or off")
+    parser.add_argument("--access-log-buffer", default="", help="e.g. 256k (files only)")
     parser.add_argument("--error-log", default="stderr")
     parser.add_argument("--worker-processes", default="auto")
-    parser.add_argument("--auth-rate", default=Limits.auth_rate)
-    parser.add_argument("--auth-burst", type=int, default=Limits.auth_burst)
-    parser.add_argument("--api-rate", default=Limits.api_rate)
-    parser.add_argument("--api-burst", type=int, default=Limits.api_burst)
+    # Defaults from GATEWAY_AUTH_RATE etc. (`make run`, the compose image's build args).
+    env_limits = Limits.from_env()
+    parser.add_argument("--auth-rate", default=env_limits.auth_rate)
+    parser.add_argument("--auth-burst", type=int, default=env_limits.auth_burst)
+    parser.add_argument("--api-rate", default=env_limits.api_rate)
+    parser.add_argument("--api-burst", type=int, default=env_limits.api_burst)
     parser.add_argument(
         "--cors-origin", action="append", default=[], help="an SPA origin allowed by CORS"
     )
@@ -214,6 +248,7 @@ def main() -> None:
         options=Options(
             listen=args.listen,
             access_log=args.access_log,
+            access_log_buffer=args.access_log_buffer,
             error_log=args.error_log,
             worker_processes=args.worker_processes,
             limits=Limits(args.auth_rate, args.auth_burst, args.api_rate, args.api_burst),

@@ -37,7 +37,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(service="gateway", level=settings.log_level, json=settings.log_json)
+        configure_logging(
+            service="gateway",
+            level=settings.log_level,
+            json=settings.log_json,
+            access_log=settings.access_log,
+        )
         async with httpx.AsyncClient(timeout=settings.upstream_timeout_seconds) as client:
             app.state.upstreams = Upstreams(
                 services=settings.services,

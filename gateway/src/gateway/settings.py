@@ -34,5 +34,7 @@ class GatewaySettings(BaseSettings):
     upstream_timeout_seconds: float = 2.0
     log_level: str = "INFO"
     log_json: bool = True
+    # Per-request access lines: `stdout`, `off`, or a file (shared.logs).
+    access_log: str = "stdout"
     replica_name: str = ""
     max_body_bytes: int = 64 * 1024

@@ -100,7 +100,12 @@ def create_service_app(
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(service=name, level=settings.log_level, json=settings.log_json)
+        configure_logging(
+            service=name,
+            level=settings.log_level,
+            json=settings.log_json,
+            access_log=settings.access_log,
+        )
         app.state.settings = settings
         app.state.engine = create_engine(settings, application_name=name)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)

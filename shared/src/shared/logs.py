@@ -19,8 +19,14 @@ def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def configure_logging(*, service: str, level: str = "INFO", json: bool = True) -> None:
-    """Route structlog and the standard library (uvicorn, sqlalchemy) to one formatter."""
+def configure_logging(
+    *, service: str, level: str = "INFO", json: bool = True, access_log: str = "stdout"
+) -> None:
+    """Route structlog and the standard library (uvicorn, sqlalchemy) to one formatter.
+
+    `access_log` is where the per-request lines go: `stdout` with the rest, `off`, or a
+    file path (under load a pipe to a process manager costs more CPU than the service).
+    """
     shared_processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -56,6 +62,17 @@ def configure_logging(*, service: str, level: str = "INFO", json: bool = True) -
     root.setLevel(level.upper())
     # Our access log below replaces uvicorn's, which lacks the request id and duration.
     logging.getLogger("uvicorn.access").disabled = True
+    access = logging.getLogger("access")
+    for old in access.handlers:
+        old.close()
+    access.handlers[:] = []
+    access.propagate = True
+    access.disabled = access_log == "off"
+    if access_log not in ("stdout", "off"):
+        file_handler = logging.FileHandler(access_log)
+        file_handler.setFormatter(formatter)
+        access.handlers[:] = [file_handler]
+        access.propagate = False
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
@@ -69,9 +86,14 @@ class AccessLogMiddleware:
         self.app = app
         self.quiet_paths = quiet_paths
         self.log = structlog.get_logger("access")
+        self.logger = logging.getLogger("access")  # disabled when ACCESS_LOG=off
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.quiet_paths):
+        if (
+            scope["type"] != "http"
+            or scope["path"].startswith(self.quiet_paths)
+            or self.logger.disabled
+        ):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -33,6 +33,8 @@ class ServiceSettings(BaseSettings):
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     log_level: str = "INFO"
     log_json: bool = True
+    # Per-request access lines: `stdout`, `off`, or a file (`make run` uses var/log/).
+    access_log: str = "stdout"
     # Access tokens are issued by the users service and verified everywhere.
     jwks_url: str = "http://127.0.0.1:8100/.well-known/jwks.json"
     jwt_issuer: str = "highload-shop-users"

@@ -42,6 +42,7 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
                 per_account=settings.login_max_failures_per_account,
                 per_address=settings.login_max_failures_per_address,
             ),
+            read_sessions=app.state.read_sessionmaker,
         )
         yield
 

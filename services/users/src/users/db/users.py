@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,12 @@ async def insert_user(session: AsyncSession, **values: Any) -> User | None:
     aborted transaction)."""
     stmt = insert(User).values(**values).on_conflict_do_nothing().returning(User)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_users(session: AsyncSession, rows: list[dict[str, Any]]) -> list[User]:
+    """The users of `rows` that were new, in one statement (taken emails are skipped)."""
+    stmt = insert(User).values(rows).on_conflict_do_nothing().returning(User)
+    return list((await session.execute(stmt)).scalars())
 
 
 async def taken_fields(session: AsyncSession, *, email: str, username: str) -> list[str]:
@@ -49,3 +55,9 @@ async def username_taken(session: AsyncSession, username: str, *, other_than: in
         func.lower(User.username) == username.lower(), User.id != other_than
     )
     return (await session.execute(stmt.limit(1))).first() is not None
+
+
+async def set_password_hash(session: AsyncSession, user_id: int, password_hash: str) -> None:
+    await session.execute(
+        update(User).where(User.id == user_id).values(password_hash=password_hash)
+    )

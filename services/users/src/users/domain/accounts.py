@@ -10,10 +10,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import flush_unique
 from shared.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from shared.events.envelope import new_event
 from users.db import refresh_tokens, users
 from users.db.login_failures import LoginFailures
 from users.db.tables import User, outbox
@@ -34,6 +35,9 @@ class AuthContext:
     hasher: PasswordHasher
     keys: SigningKeys
     failures: LoginFailures
+    # Autocommit sessions for the lookup before a password check: the connection goes
+    # back to the pool before bcrypt runs (~0.25 s), so a login storm cannot drain it.
+    read_sessions: async_sessionmaker[AsyncSession]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +82,13 @@ async def register(
 ) -> User:
     email = normalize_email(email)
     check_password_policy(password, email=email, username=username)
+    # Hashed before the first statement, so no connection is held while bcrypt runs.
+    password_hash = await hasher.hash(password)
     user = await users.insert_user(
         session,
         email=email,
         username=username,
-        password_hash=await hasher.hash(password),
+        password_hash=password_hash,
         first_name=first_name,
         last_name=last_name,
         is_staff=is_staff,
@@ -94,6 +100,25 @@ async def register(
         )
     await outbox.publish(session, UserRegistered(**_state(user)), aggregate_id=user.id)
     return user
+
+
+async def register_many(
+    session: AsyncSession, *, people: list[tuple[str, str]], password_hash: str
+) -> int:
+    """Customers in bulk for load tests: (email, username) pairs sharing one password
+    hash (bcrypt costs ~0.25 s per hash: test data does not need one each). Accounts that
+    exist are skipped; every new one is announced like a registration. Returns how many
+    were new."""
+    rows = [
+        {"email": normalize_email(email), "username": username, "password_hash": password_hash}
+        for email, username in people
+    ]
+    created = await users.insert_users(session, rows) if rows else []
+    await outbox.add(
+        session,
+        *(new_event(UserRegistered(**_state(user)), aggregate_id=user.id) for user in created),
+    )
+    return len(created)
 
 
 async def update_profile(
@@ -169,13 +194,15 @@ async def login(
     wait = await ctx.failures.seconds_locked(email=email, address=address)
     if wait:
         raise TooManyRequests("Too many failed logins; try again later.", retry_after=wait)
-    user = await users.get_by_email(session, email)
+    async with ctx.read_sessions() as reader:
+        user = await users.get_by_email(reader, email)
+    # No connection is held from here to the writes below: `session` has not begun yet.
     ok, new_hash = await ctx.hasher.verify(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:
         await ctx.failures.record_failure(email=email, address=address)
         raise Unauthorized(INVALID_CREDENTIALS)
     if new_hash:
-        user.password_hash = new_hash
+        await users.set_password_hash(session, user.id, new_hash)
     await ctx.failures.clear_account(email=email)
     return await _issue_pair(session, ctx, user, family_id=uuid.uuid4(), now=datetime.now(UTC))
 

@@ -1,0 +1,74 @@
+"""Where a service's per-request access lines go: stdout, a file, or nowhere."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import APIRouter
+
+from shared.app import create_service_app
+from shared.settings import ServiceSettings
+
+router = APIRouter()
+# How an access line names the path in the JSON log (httpx logs the URL otherwise).
+ACCESS_LINE = '"path": "/api/ping/"'
+
+
+@router.get("/api/ping/")
+async def ping() -> dict[str, str]:
+    return {"pong": "yes"}
+
+
+async def requests_through(access_log: str, redis_url: str, count: int = 2) -> None:
+    settings = ServiceSettings(access_log=access_log, redis_url=redis_url, environment="test")
+    app = create_service_app(
+        name="pinger", title="pinger", description="", settings=settings, routers=[router]
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for _ in range(count):
+                assert (await client.get("/api/ping/")).status_code == 200
+
+
+@pytest.fixture(autouse=True)
+async def restore_stdout_logging(redis_url: str) -> AsyncIterator[None]:
+    yield
+    # Leave the process's logging as the other tests expect it.
+    settings = ServiceSettings(redis_url=redis_url, environment="test")
+    app = create_service_app(
+        name="pinger", title="pinger", description="", settings=settings, routers=[router]
+    )
+    async with app.router.lifespan_context(app):
+        pass
+
+
+async def test_access_lines_go_to_the_file_and_not_stdout(
+    tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "pinger.access.log"
+    await requests_through(str(path), redis_url)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(line["event"], line["path"], line["status"]) for line in lines] == [
+        ("request", "/api/ping/", 200)
+    ] * 2
+    assert ACCESS_LINE not in capsys.readouterr().out
+
+
+async def test_access_log_stdout_is_the_default(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ServiceSettings().access_log == "stdout"
+    await requests_through("stdout", redis_url)
+    assert capsys.readouterr().out.count(ACCESS_LINE) == 2
+
+
+async def test_access_log_off_writes_no_line(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await requests_through("off", redis_url)
+    assert ACCESS_LINE not in capsys.readouterr().out

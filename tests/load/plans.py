@@ -1,0 +1,586 @@
+"""The shop's JMeter plans, one per journey, generated into tests/load/<plan>.jmx.
+
+    python tests/load/plans.py          # rewrite every .jmx (a test fails when stale)
+
+The journeys are Python functions returning thread groups, so shared pieces (log in,
+refresh, pick a product, long-poll an order) are written once here and reviewed here;
+the .jmx files are their output, committed so that JMeter (and its GUI) can open them.
+Every sampler is labelled by route and carries a status assertion, most a JSON one too.
+Properties (`-Jname=value`): host, port, protocol, threads, rampup, duration, rate,
+think_ms, users_csv, staff_email, staff_password, units (flash-sale).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from jmx import (
+    Node,
+    csv_data,
+    extract,
+    groovy,
+    headers,
+    http,
+    http_defaults,
+    json_has,
+    once,
+    p,
+    rate,
+    repeat,
+    status,
+    sync,
+    test_plan,
+    think,
+    thread_group,
+    when,
+    write,
+)
+
+HERE = Path(__file__).resolve().parent
+JSON = {"Content-Type": "application/json", "Accept": "application/json"}
+BEARER = {"Authorization": "Bearer ${access}"}
+# Words of the seeded catalog (services/catalog/src/catalog/seed.py), for searches.
+SEARCH_TERMS = ["oak", "walnut", "steel", "leather", "lamp", "guitar", "jacket", "nordic"]
+ORDERINGS = ["price", "-price", "name", "-created_at"]
+# Access tokens live 15 minutes: refresh after 10.
+REFRESH_AFTER_S = 600
+SUCCESS_CARD = "4242424242424242"
+DECLINED_CARD = "4000000000000002"
+CHOOSE_CARD = f"""
+vars.put('card', new Random().nextInt(10) == 0 ? '{DECLINED_CARD}' : '{SUCCESS_CARD}')
+SampleResult.setIgnore()
+"""
+# The loop's index is JMeter's __jm__<controller name>__idx variable.
+NEXT_ORDER = """
+def i = (vars.get('__jm__every order of the sale__idx') ?: '0') as int
+vars.put('order_id', props.get('sale_orders').get(i))
+SampleResult.setIgnore()
+"""
+
+
+def idempotency(prefix: str) -> Node:
+    return headers("Idempotency-Key", {"Idempotency-Key": f"{prefix}-${{__UUID()}}"})
+
+
+def pick(variable: str, source: str) -> str:
+    """Groovy: put a random one of source_1..source_N (a JSON extract of -1) in variable."""
+    return f"""
+def n = (vars.get('{source}_matchNr') ?: '0') as int
+vars.put('{variable}', n > 0 ? vars.get('{source}_' + (1 + new Random().nextInt(n))) : '0')
+"""
+
+
+# --- shared pieces -----------------------------------------------------------------
+
+
+def login(email: str = "${email}", password: str = "${password}") -> list[Node]:  # noqa: S107
+    """Log in; remember when, so `keep_fresh` refreshes before the token expires."""
+    return [
+        http(
+            "POST /api/auth/login/",
+            "/api/auth/login/",
+            status("200"),
+            json_has("$.access"),
+            extract("access", "$.access"),
+            extract("refresh", "$.refresh"),
+            groovy(
+                "PostProcessor",
+                "logged in at",
+                "vars.put('token_at', '' + System.currentTimeMillis())",
+            ),
+            method="POST",
+            body=f'{{"email": "{email}", "password": "{password}"}}',
+        )
+    ]
+
+
+def keep_fresh() -> Node:
+    """Refresh the token pair once it is older than REFRESH_AFTER_S."""
+    age = "System.currentTimeMillis() - (vars.get('token_at') ?: '0') as long"
+    return when(
+        "token about to expire",
+        f"({age}) > {REFRESH_AFTER_S * 1000}L",
+        http(
+            "POST /api/auth/refresh/",
+            "/api/auth/refresh/",
+            status("200"),
+            json_has("$.access"),
+            extract("access", "$.access"),
+            extract("refresh", "$.refresh"),
+            groovy(
+                "PostProcessor",
+                "refreshed at",
+                "vars.put('token_at', '' + System.currentTimeMillis())",
+            ),
+            method="POST",
+            body='{"refresh": "${refresh}"}',
+        ),
+    )
+
+
+def customers() -> Node:
+    return csv_data(
+        "customers (make load-data)", p("users_csv", "var/load/users.csv"), "email,password"
+    )
+
+
+def long_poll(from_status: str, expect: str, variable: str = "status") -> Node:
+    """GET the order until it leaves `from_status` (the server holds it up to 25 s)."""
+    return http(
+        f"GET /api/orders/{{id}}/?changed_from={from_status}",
+        f"/api/orders/${{order_id}}/?changed_from={from_status}&wait=25",
+        status("200"),
+        json_has("$.status", expect),
+        extract(variable, "$.status"),
+    )
+
+
+def pay(card: str) -> Node:
+    return http(
+        "POST /api/payments/",
+        "/api/payments/",
+        headers("Idempotency-Key", {"Idempotency-Key": "pay-${order_id}-${__UUID()}"}),
+        status("202"),
+        json_has("$.status"),
+        method="POST",
+        body=(
+            '{"order_id": ${order_id}, "method": "card", "card": {"number": "'
+            + card
+            + '", "exp_month": 12, "exp_year": 2030, "cvc": "123"}}'
+        ),
+    )
+
+
+def checkout(product: str = "${product_id}") -> list[Node]:
+    """Cart, one line, order with an Idempotency-Key: leaves order_id."""
+    return [
+        http(
+            "POST /api/shopping-carts/",
+            "/api/shopping-carts/",
+            status("20[01]"),  # 200: the customer's open cart
+            extract("cart_id", "$.id"),
+            method="POST",
+            body="{}",
+        ),
+        http(
+            "POST /api/cart-items/",
+            "/api/cart-items/",
+            status("201"),
+            json_has("$.quantity", "1"),
+            method="POST",
+            body=f'{{"cart_id": ${{cart_id}}, "product_id": {product}, "quantity": 1}}',
+        ),
+    ]
+
+
+def place_order(*timers: Node) -> Node:
+    return http(
+        "POST /api/orders/",
+        "/api/orders/",
+        idempotency("order"),
+        *timers,
+        status("201"),
+        json_has("$.status", "pending|awaiting_payment|cancelled"),
+        extract("order_id", "$.id"),
+        method="POST",
+        body='{"cart_id": ${cart_id}}',
+    )
+
+
+# --- journeys ------------------------------------------------------------------------
+
+
+def browse_group(threads: str, duration: str | None, rampup: str, group_rate: str) -> Node:
+    """Anonymous shoppers: categories, lists with filters, orderings and cursor pages,
+    searches, product pages with a popularity skew (a few hot products, a long tail), and
+    reviews. Anonymous GETs of the catalog are what nginx micro-caches."""
+    terms = ", ".join(f"'{t}'" for t in SEARCH_TERMS)
+    orderings = ", ".join(f"'{o}'" for o in ORDERINGS)
+    choose = f"""
+def r = new Random()
+vars.put('term', [{terms}][r.nextInt({len(SEARCH_TERMS)})])
+vars.put('ordering', [{orderings}][r.nextInt({len(ORDERINGS)})])
+{pick("category_id", "category").strip()}
+"""
+    # 70 % of product pages go to the 3 newest products, the rest to any listed one.
+    skew = """
+def r = new Random()
+def hot = Math.min(3, (vars.get('hot_matchNr') ?: '0') as int)
+def tail = (vars.get('listed_matchNr') ?: '0') as int
+if (hot > 0 && (tail == 0 || r.nextDouble() < 0.7)) {
+    vars.put('product_id', vars.get('hot_' + (1 + r.nextInt(hot))))
+} else if (tail > 0) {
+    vars.put('product_id', vars.get('listed_' + (1 + r.nextInt(tail))))
+}
+"""
+    return thread_group(
+        "browse: anonymous shoppers",
+        threads=threads,
+        rampup=rampup,
+        duration=duration,
+        loops="-1" if duration else "1",
+    ).add(
+        rate(group_rate),
+        think(),
+        http(
+            "GET /api/categories/",
+            "/api/categories/?limit=100",
+            status("200"),
+            json_has("$.results"),
+            extract("category", "$.results[*].id", match=-1),
+        ),
+        http(
+            "GET /api/products/",
+            "/api/products/?limit=20",
+            groovy("PreProcessor", "choose term, ordering, category", choose),
+            status("200"),
+            json_has("$.results[0].id"),
+            extract("hot", "$.results[*].id", match=-1),
+        ),
+        http(
+            "GET /api/products/?category&ordering",
+            "/api/products/?category=${category_id}&ordering=${ordering}&limit=20",
+            status("200"),
+            json_has("$.results"),
+            extract("listed", "$.results[*].id", match=-1),
+            extract("next_page", "$.next", default=""),
+        ),
+        when(
+            "a next page",
+            "(vars.get('next_page') ?: '').startsWith('http')",
+            http(
+                "GET /api/products/?cursor",
+                "${next_page}",
+                status("200"),
+                json_has("$.results"),
+            ),
+        ),
+        http(
+            "GET /api/products/?min_price&max_price&in_stock",
+            "/api/products/?min_price=10&max_price=500&in_stock=true&ordering=price&limit=20",
+            status("200"),
+            json_has("$.results"),
+        ),
+        http(
+            "GET /api/products/?search",
+            "/api/products/?search=${term}&limit=20",
+            status("200"),
+            json_has("$.results"),
+        ),
+        repeat(
+            "product pages",
+            "3",
+            http(
+                "GET /api/products/{id}/",
+                "/api/products/${product_id}/",
+                groovy("PreProcessor", "popularity skew", skew),
+                status("200"),
+                json_has("$.price", r"\d+\.\d{2}"),
+            ),
+            http(
+                "GET /api/reviews/?product",
+                "/api/reviews/?product=${product_id}&limit=20",
+                status("200"),
+                json_has("$.results"),
+            ),
+        ),
+    )
+
+
+def shopper_group(threads: str, duration: str | None, rampup: str, group_rate: str) -> Node:
+    """Customers of the CSV: log in once per thread (refresh before expiry), wishlist,
+    cart, checkout with an Idempotency-Key, long poll until awaiting_payment, pay with a
+    test card (1 in 10 declined), long poll until paid, read the history."""
+    return thread_group(
+        "shopper: logged-in customers",
+        threads=threads,
+        rampup=rampup,
+        duration=duration,
+        loops="-1" if duration else "1",
+    ).add(
+        customers(),
+        headers("JSON and bearer", {**JSON, **BEARER}),
+        rate(group_rate),
+        think(),
+        once(
+            "log in and make a wishlist, once per customer",
+            *login(),
+            http(
+                "POST /api/wishlists/",
+                "/api/wishlists/",
+                status("201"),
+                extract("wishlist_id", "$.id"),
+                method="POST",
+                body='{"name": "load ${__UUID()}"}',
+            ),
+        ),
+        keep_fresh(),
+        http(
+            "GET /api/products/?in_stock",
+            "/api/products/?in_stock=true&ordering=price&limit=20",
+            status("200"),
+            json_has("$.results[0].id"),
+            extract("listed", "$.results[*].id", match=-1),
+            groovy("PostProcessor", "pick a product", pick("product_id", "listed")),
+        ),
+        http(
+            "GET /api/products/{id}/",
+            "/api/products/${product_id}/",
+            status("200"),
+            json_has("$.in_stock", "true"),
+        ),
+        http(
+            "POST /api/wishlist-items/",
+            "/api/wishlist-items/",
+            status("201|409"),  # 409: this product is on the wishlist already
+            method="POST",
+            body='{"wishlist_id": ${wishlist_id}, "product_id": ${product_id}}',
+        ),
+        *checkout(),
+        place_order(),
+        long_poll("pending", "awaiting_payment|cancelled"),
+        when(
+            "reserved",
+            "vars.get('status') == 'awaiting_payment'",
+            groovy(
+                "Sampler",
+                "choose a test card (1 in 10 declined)",
+                CHOOSE_CARD,
+            ),
+            pay("${card}"),
+            long_poll("awaiting_payment", "paid|payment_failed"),
+        ),
+        http(
+            "GET /api/orders/history/",
+            "/api/orders/history/?limit=20",
+            status("200"),
+            json_has("$.results"),
+        ),
+    )
+
+
+def staff_group(threads: str, duration: str | None, group_rate: str) -> Node:
+    """Staff at a low rate: every report, user and order lists, a product edit."""
+    return thread_group(
+        "staff: reports and edits",
+        threads=threads,
+        duration=duration,
+        loops="-1" if duration else "1",
+    ).add(
+        headers("JSON and bearer", {**JSON, **BEARER}),
+        rate(group_rate),
+        think(),
+        once(
+            "log in as staff",
+            *login(
+                p("staff_email", "staff@example.com"), p("staff_password", "load-staff-password")
+            ),
+        ),
+        keep_fresh(),
+        *(
+            http(f"GET {path}", f"{path}?limit=10", status("200"))
+            for path in (
+                "/api/reports/bestsellers/",
+                "/api/reports/low-stock/",
+                "/api/reports/category-stats/",
+                "/api/reports/customer-stats/",
+            )
+        ),
+        http("GET /api/users/", "/api/users/?limit=20", status("200"), json_has("$.results")),
+        http("GET /api/orders/", "/api/orders/?limit=20", status("200"), json_has("$.results")),
+        http(
+            "GET /api/products/",
+            "/api/products/?ordering=-created_at&limit=20",
+            status("200"),
+            json_has("$.results[0].id"),
+            extract("listed", "$.results[*].id", match=-1),
+            groovy("PostProcessor", "pick a product", pick("product_id", "listed")),
+        ),
+        http(
+            "PATCH /api/products/{id}/",
+            "/api/products/${product_id}/",
+            status("200"),
+            json_has("$.description", "Edited by the staff load plan .*"),
+            method="PATCH",
+            body='{"description": "Edited by the staff load plan at ${__time()}."}',
+        ),
+    )
+
+
+def flash_sale_groups(buyers: str, units: str, rampup: str) -> list[Node]:
+    """N buyers race for K units of one product at the same instant: exactly K orders end
+    paid, the rest cancelled (out of stock), the stock ends at 0; checked at the end.
+    The buyers log in during `rampup` (a login is a bcrypt check: 50 at once would queue
+    for tens of seconds on two cores), then wait for each other and order together."""
+    staff = login(p("staff_email", "staff@example.com"), p("staff_password", "load-staff-password"))
+    setup = thread_group(
+        "flash-sale: put K units on sale", threads="1", loops="1", kind="SetupThreadGroup"
+    ).add(
+        headers("JSON and bearer", {**JSON, **BEARER}),
+        *staff,
+        http(
+            "GET /api/products/?ordering=-price",
+            # The dearest product: the shopper journey buys the cheapest ones.
+            "/api/products/?ordering=-price&limit=1",
+            status("200"),
+            extract("product_id", "$.results[0].id"),
+        ),
+        http(
+            "PATCH /api/products/{id}/ (stock K)",
+            "/api/products/${product_id}/",
+            status("200"),
+            json_has("$.stock_quantity", units),
+            groovy(
+                "PostProcessor",
+                "share the sale with the buyers",
+                """
+props.put('sale_product', vars.get('product_id'))
+props.put('sale_staff_access', vars.get('access'))
+props.put('sale_orders', java.util.Collections.synchronizedList(new ArrayList()))
+""",
+            ),
+            method="PATCH",
+            body=f'{{"stock_quantity": {units}}}',
+        ),
+    )
+    race = thread_group("flash-sale: buyers", threads=buyers, rampup=rampup, loops="1").add(
+        customers(),
+        headers("JSON and bearer", {**JSON, **BEARER}),
+        *login(),
+        *checkout("${__P(sale_product)}"),
+        place_order(sync("every buyer at once", buyers)),
+        long_poll("pending", "awaiting_payment|cancelled"),
+        groovy(
+            "Sampler",
+            "remember the order",
+            "props.get('sale_orders').add(vars.get('order_id'))\nSampleResult.setIgnore()",
+        ),
+        when(
+            "got a unit",
+            "vars.get('status') == 'awaiting_payment'",
+            pay(SUCCESS_CARD),
+            long_poll("awaiting_payment", "paid"),
+        ),
+    )
+    tally = """
+def status = vars.get('status')
+synchronized (props) {
+    props.put('sale_' + status, ((props.get('sale_' + status) ?: 0) as int) + 1)
+}
+"""
+    verdict = f"""
+def orders = props.get('sale_orders').size()
+def paid = (props.get('sale_paid') ?: 0) as int
+def cancelled = (props.get('sale_cancelled') ?: 0) as int
+def k = {units} as int
+def n = {buyers} as int
+def won = Math.min(k, n)
+def outcome = ('orders=' + orders + ' paid=' + paid + ' cancelled=' + cancelled
+               + ' K=' + k + ' N=' + n)
+SampleResult.setResponseData(outcome, 'UTF-8')
+if (orders != n || paid != won || cancelled != n - won) {{
+    SampleResult.setSuccessful(false)
+    def expected = 'expected ' + won + ' paid and ' + (n - won) + ' cancelled: '
+    SampleResult.setResponseMessage(expected + outcome)
+}}
+"""
+    check = thread_group(
+        "flash-sale: check the outcome", threads="1", loops="1", kind="PostThreadGroup"
+    ).add(
+        headers("JSON and bearer", {**JSON, "Authorization": "Bearer ${__P(sale_staff_access)}"}),
+        repeat(
+            "every order of the sale",
+            "${__groovy(props.get('sale_orders')?.size() ?: 0)}",
+            groovy(
+                "Sampler",
+                "next order",
+                NEXT_ORDER,
+            ),
+            http(
+                "GET /api/orders/{id}/ (outcome)",
+                # A paid order may still be on its way: wait while it awaits payment.
+                "/api/orders/${order_id}/?changed_from=awaiting_payment&wait=25",
+                status("200"),
+                json_has("$.status", "paid|cancelled"),
+                extract("status", "$.status"),
+                groovy("PostProcessor", "tally", tally),
+            ),
+        ),
+        http(
+            "GET /api/products/{id}/ (stock 0)",
+            "/api/products/${__P(sale_product)}/",
+            status("200"),
+            json_has("$.stock_quantity", "0"),
+        ),
+        groovy("Sampler", "check: exactly K paid, the rest cancelled", verdict),
+    )
+    return [setup, race, check]
+
+
+# --- plans ---------------------------------------------------------------------------
+
+
+def plan(name: str, comment: str, *groups: Node) -> Node:
+    return test_plan(name, comment, http_defaults(), headers("JSON", JSON), *groups)
+
+
+def plans() -> dict[str, Node]:
+    threads, rampup, duration, rate_ = (
+        p("threads", 10),
+        p("rampup", 10),
+        p("duration", 60),
+        p("rate", 0),
+    )
+    return {
+        "browse": plan(
+            "browse",
+            "Anonymous catalog browsing with think time; -Jrate caps samples/s.",
+            browse_group(threads, duration, rampup, rate_),
+        ),
+        "shopper": plan(
+            "shopper",
+            "Logged-in customers (make load-data) through the whole checkout saga.",
+            shopper_group(threads, duration, rampup, rate_),
+        ),
+        "flash-sale": plan(
+            "flash-sale",
+            "-Jthreads buyers race for -Junits units of one product at one instant.",
+            *flash_sale_groups(p("threads", 50), p("units", 10), p("rampup", 30)),
+        ),
+        "staff": plan(
+            "staff",
+            "Staff reports, lists and product edits at a low rate.",
+            staff_group(p("threads", 1), duration, p("rate", 0.5)),
+        ),
+        "soak": plan(
+            "soak",
+            "browse, shopper and staff together at a fixed rate for -Jduration (30 min).",
+            browse_group(p("threads", 10), p("duration", 1800), rampup, p("browse_rate", 20)),
+            shopper_group(
+                p("shopper_threads", 4), p("duration", 1800), rampup, p("shopper_rate", 2)
+            ),
+            staff_group("1", p("duration", 1800), p("staff_rate", 0.2)),
+        ),
+        "smoke": plan(
+            "smoke",
+            "Every journey for a few seconds with a handful of threads (CI).",
+            # One full journey per thread, so every sampler runs at least once.
+            browse_group(p("threads", 2), None, "1", "0"),
+            shopper_group(p("threads", 2), None, "1", "0"),
+            staff_group("1", None, "0"),
+            *flash_sale_groups(p("buyers", 3), p("units", 2), "1"),
+        ),
+    }
+
+
+def main() -> None:
+    for name, node in plans().items():
+        write(node, HERE / f"{name}.jmx")
+        print(HERE / f"{name}.jmx")
+
+
+if __name__ == "__main__":
+    main()
