@@ -12,27 +12,36 @@ every other step it waits for, in the database.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 from sqlalchemy import make_url
-from test_checkout_saga import (
-    customer,
-    eventually,
-    new_product,
-    order_of,
-    pay,
-    payable,
-    status_becomes,
-    stock_of,
-)
 
 from shared.dbadmin import admin_url
 from shared.testing import bearer
+
+
+def _saga_steps() -> Any:
+    """The saga test's steps (customer, product, order, pay, wait), written once there."""
+    path = Path(__file__).with_name("test_checkout_saga.py")
+    spec = importlib.util.spec_from_file_location("checkout_saga_steps", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_steps = _saga_steps()
+customer, eventually, new_product = _steps.customer, _steps.eventually, _steps.new_product
+order_of, pay, payable = _steps.order_of, _steps.pay, _steps.payable
+status_becomes, stock_of = _steps.status_becomes, _steps.stock_of
 
 HELD_CARD = "4000000000003063"  # charged, answer held: succeeds once released
 HELD_DECLINED_CARD = "4000000000003055"  # declined, answer held
