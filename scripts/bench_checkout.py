@@ -164,8 +164,7 @@ def start_shop(args: argparse.Namespace) -> Shop:
                     {f"{service.env_prefix}REPLICA_NAME": f"{service.name}-{worker}-{i}"},
                 )
     nginx_dir = workdir / "nginx"
-    await asyncio.to_thread(
-        subprocess.run,
+    subprocess.run(
         [
             sys.executable,
             str(ROOT / "deploy/nginx/render.py"),
