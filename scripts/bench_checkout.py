@@ -360,22 +360,42 @@ def buyer_client(index: int, base_url: str, connections: int) -> httpx.AsyncClie
 async def register(index: int, base_url: str, run: str) -> Buyer:
     client = buyer_client(index, base_url, 4)
     email = f"b{index}-{run}@bench.example.com"
-    response = await client.post(
+    response = await setup_post(
+        client,
         "/api/auth/register/",
         json={"email": email, "username": f"b{index}-{run}", "password": PASSWORD},
     )
-    response.raise_for_status()
-    login = await client.post("/api/auth/login/", json={"email": email, "password": PASSWORD})
+    if response.status_code != 409:  # a retried registration that had gone through
+        response.raise_for_status()
+    login = await setup_post(
+        client, "/api/auth/login/", json={"email": email, "password": PASSWORD}
+    )
     login.raise_for_status()
     return Buyer(index, client, {"Authorization": f"Bearer {login.json()['access']}"})
 
 
+async def setup_post(client: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
+    """A setup request, tried again when the loaded shop answers 5xx or drops it."""
+    for attempt in range(5):
+        try:
+            response = await client.post(url, **kwargs)
+        except httpx.TransportError:
+            if attempt == 4:
+                raise
+        else:
+            if response.status_code < 500 or attempt == 4:
+                return response
+        await asyncio.sleep(1 + attempt)
+    raise AssertionError("unreachable")
+
+
 async def fill_cart(buyer: Buyer, product_id: int) -> None:
-    cart = await buyer.client.post("/api/shopping-carts/", json={}, headers=buyer.headers)
+    cart = await setup_post(buyer.client, "/api/shopping-carts/", json={}, headers=buyer.headers)
     cart.raise_for_status()
     cart_id = cart.json()["id"]
     while True:  # the orders replica learns a new product from catalog's events
-        line = await buyer.client.post(
+        line = await setup_post(
+            buyer.client,
             "/api/cart-items/",
             json={"cart_id": cart_id, "product_id": product_id, "quantity": 1},
             headers=buyer.headers,
@@ -715,15 +735,15 @@ def main() -> None:
     prepare_database()
     shop = start_shop(args)
     try:
-        try:
-            import uvloop
+        import uvloop  # the client's event loop costs less CPU on uvloop
 
-            figures = uvloop.run(bench(args, shop))
-        except ImportError:
-            figures = asyncio.run(bench(args, shop))
-    finally:
+        figures = uvloop.run(bench(args, shop))
+    except BaseException:
         shop.stop()
-        shutil.rmtree(shop.workdir, ignore_errors=True)
+        print(f"the shop's logs: {shop.workdir}", file=sys.stderr)
+        raise
+    shop.stop()
+    shutil.rmtree(shop.workdir, ignore_errors=True)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 
