@@ -396,7 +396,10 @@ async def fill_cart(buyer: Buyer, product_id: int) -> None:
     cart = await setup_post(buyer.client, "/api/shopping-carts/", json={}, headers=buyer.headers)
     cart.raise_for_status()
     cart_id = cart.json()["id"]
+    deadline = time.monotonic() + 60
     while True:  # the orders replica learns a new product from catalog's events
+        if time.monotonic() > deadline:
+            raise httpx.HTTPError(f"cart {cart_id}: the line was refused for 60 s")
         line = await setup_post(
             buyer.client,
             "/api/cart-items/",
