@@ -7,7 +7,7 @@ UV ?= uv
 PYTHON := .venv/bin/python
 SERVICES_WITH_MIGRATIONS := $(patsubst services/%/alembic.ini,%,$(wildcard services/*/alembic.ini))
 
-.PHONY: help install keys migrate run test lint fmt staff compose seed bench bench-events history-rebuild history-check load load-data clean
+.PHONY: help install keys migrate run test lint fmt staff compose seed bench bench-events bench-checkout history-rebuild history-check load load-data clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,6 +64,10 @@ bench: install  ## catalog reads under wrk through nginx at 100k products (see d
 
 bench-events: install  ## the event backbone end to end: events/s and commit-to-handled latency
 	@$(PYTHON) -m shared.events.bench
+
+bench-checkout: keys  ## the checkout saga through the gateway: fixed rate and flash sale (see docs/checkout.md)
+	@scripts/ensure-nginx.sh
+	@$(PYTHON) scripts/bench_checkout.py
 
 history-rebuild: migrate  ## rebuild the order-history projection from its event archive (safe while it runs)
 	@$(PYTHON) -m orders.history.rebuild

@@ -40,7 +40,7 @@ def settings(test_database: str, redis_url: str) -> PaymentsSettings:
         log_json=False,
         provider_latency_s=0,
         provider_backoff_s=0,
-        worker_name="tests",
+        replica_name="tests",
         events=EventSettings(consumer_block_ms=10, claim_idle_ms=50, claim_interval_s=0.05),
     )
 

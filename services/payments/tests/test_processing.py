@@ -25,7 +25,6 @@ from payments.domain.processing import RetryPolicy
 from payments.provider.simulated import SimulatedProvider
 from payments.settings import PaymentsSettings
 from payments.worker import Worker
-from shared.db import commit
 from shared.events.streams import events_stream
 
 URL = "/api/payments/"
@@ -165,9 +164,9 @@ async def test_a_redelivered_request_charges_nothing_more(
     await app.state.redis.xadd(events_stream("payments"), fields)
     await drain(worker)
     # ...and the handler run directly once more.
-    async with app.state.sessionmaker() as session:
-        await processing.process(session, provider, RetryPolicy(), payment_id=response.json()["id"])
-        await commit(session)
+    await processing.charge(
+        app.state.sessionmaker, provider, RetryPolicy(), payment_id=response.json()["id"]
+    )
     assert provider.charge_calls == 1
     assert len(await published(app, "payments.PaymentSucceeded")) == 1
 

@@ -65,7 +65,7 @@ async def test_a_worker_killed_mid_payment_completes_it_once_after_restart(
         "PAYMENTS_DATABASE_URL": service_url("payments", database=test_database),
         "PAYMENTS_REDIS_URL": redis_url,
         "PAYMENTS_LOG_LEVEL": "WARNING",
-        "PAYMENTS_WORKER_NAME": "victim",
+        "PAYMENTS_REPLICA_NAME": "victim",
         "PAYMENTS_EVENTS__CONSUMER_BLOCK_MS": "100",
     }
 

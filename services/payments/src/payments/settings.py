@@ -26,5 +26,8 @@ class PaymentsSettings(ServiceSettings):
     # Attempts at a provider call that fails transiently, spaced by doubling back-off.
     provider_max_attempts: int = Field(default=3, ge=1)
     provider_backoff_s: float = Field(default=0.2, ge=0)
-    # The worker's consumer name; stable per worker so a restart drains its own pending.
-    worker_name: str = ""
+    # Charges in flight per worker process, each with its own transactions: the provider's
+    # latency divided by this bounds the time a payment waits for a free slot.
+    processor_max_in_flight: int = Field(default=64, ge=1)
+    # Tests only: the simulated provider's hold cards wait for a test to release them.
+    provider_test_holds: bool = False

@@ -2,22 +2,16 @@
 
 One process runs the service's outbox relay (`payments.events`), the consumer of
 `orders.events` (the order replica and refunds, group `payments`) and the processor (the
-consumer of its own PaymentRequested events, group `payments-processor`). Run one or
-more; consumer groups share the work between them.
+consumer of its own PaymentRequested events, group `payments-processor`, with up to
+PAYMENTS_PROCESSOR_MAX_IN_FLIGHT charges in flight). Run one or more; consumer groups
+share the work between them, and a payment's status keeps each charge to one.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import signal
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from prometheus_client import start_http_server
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,15 +27,12 @@ from payments.events.handlers import (
 from payments.provider.base import PaymentProvider
 from payments.provider.simulated import SimulatedProvider
 from payments.settings import PaymentsSettings
-from shared.db import create_engine
-from shared.events.consumer import StreamConsumer, default_consumer_name
+from shared import worker
+from shared.db import create_sessionmaker
+from shared.events.consumer import StreamConsumer
 from shared.events.relay import OutboxRelay
 from shared.events.streams import events_stream
-from shared.logs import configure_logging
-from shared.redis_client import create_redis
-from shared.worker import every
 
-log = logging.getLogger(__name__)
 PURGE_INTERVAL_S = 3600.0
 
 
@@ -59,28 +50,19 @@ class Worker:
     engine: AsyncEngine
     idempotency_ttl: timedelta
 
-    async def run(self) -> None:
-        """Run everything until cancelled."""
-        jobs: list[Coroutine[Any, Any, None]] = [
+    def tasks(self) -> worker.Tasks:
+        return [
             self.relay.run(),
             self.orders_consumer.run(),
             self.processor.run(),
-            self._purge_idempotency_keys(),
+            worker.every(
+                PURGE_INTERVAL_S,
+                lambda: idempotency.purge(
+                    self.engine, before=datetime.now(UTC) - self.idempotency_ttl
+                ),
+                what="purging idempotency keys",
+            ),
         ]
-        tasks = [asyncio.create_task(job) for job in jobs]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _purge_idempotency_keys(self) -> None:
-        await every(
-            PURGE_INTERVAL_S,
-            lambda: idempotency.purge(self.engine, before=datetime.now(UTC) - self.idempotency_ttl),
-            what="purging idempotency keys",
-        )
 
 
 def build_worker(
@@ -90,9 +72,12 @@ def build_worker(
     redis: Redis,
     provider: PaymentProvider | None = None,
 ) -> Worker:
-    provider = provider or SimulatedProvider(engine, latency_s=settings.provider_latency_s)
+    provider = provider or SimulatedProvider(
+        engine, latency_s=settings.provider_latency_s, test_holds=settings.provider_test_holds
+    )
     retry = retry_policy(settings)
-    name = settings.worker_name or default_consumer_name()
+    name = worker.consumer_name("payments", settings)
+    in_flight = settings.processor_max_in_flight
     return Worker(
         relay=OutboxRelay(
             engine=engine,
@@ -117,9 +102,11 @@ def build_worker(
             inbox=inbox,
             group=PROCESSOR_GROUP,
             stream=events_stream("payments"),
-            handlers=build_processor_handlers(provider, retry),
-            # One payment per transaction: a slow or failing charge holds back no other.
-            settings=settings.events.model_copy(update={"consumer_batch_size": 1}),
+            handlers=build_processor_handlers(create_sessionmaker(engine), provider, retry),
+            # Each charge on its own: a slow or failing one holds back no other.
+            settings=settings.events.model_copy(
+                update={"consumer_max_in_flight": in_flight, "consumer_batch_size": in_flight}
+            ),
             name=name,
         ),
         engine=engine,
@@ -127,25 +114,18 @@ def build_worker(
     )
 
 
-async def main(settings: PaymentsSettings | None = None) -> None:
-    settings = settings or PaymentsSettings()
-    configure_logging(service="payments-worker", level=settings.log_level, json=settings.log_json)
-    if settings.worker_metrics_port:
-        # Event lag, pending entries and dead letters live in this process: expose them.
-        start_http_server(settings.worker_metrics_port)
-    engine = create_engine(settings, application_name="payments-worker")
-    redis = create_redis(settings)
-    task = asyncio.create_task(build_worker(settings, engine=engine, redis=redis).run())
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
-    try:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    finally:
-        await redis.aclose()
-        await engine.dispose()
+def build(settings: PaymentsSettings) -> worker.Build:
+    async def start() -> tuple[worker.Tasks, worker.Cleanup]:
+        engine, redis, cleanup = worker.open_resources(settings, application_name="payments-worker")
+        return build_worker(settings, engine=engine, redis=redis).tasks(), cleanup
+
+    return start
+
+
+def main() -> None:
+    settings = PaymentsSettings()
+    worker.main("payments", settings, build(settings), metrics_port=settings.worker_metrics_port)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -6,15 +6,23 @@ tried again), and entries are acknowledged only after the commit. Entries left p
 (a handler failed, or a consumer died) are re-tried through XAUTOCLAIM once idle for
 `claim_idle_ms`; after `max_deliveries` they are copied to the dead-letter stream and
 acknowledged, so the entries behind them keep flowing.
+
+With `consumer_max_in_flight` > 1 the consumer keeps that many entries in flight, each
+handled alone in its own transaction (or, for a task route, its own transactions) and
+acknowledged as soon as it is done, so one slow entry holds back no other; entries of the
+same aggregate (an order) still run one after another, in stream order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from asgi_correlation_id import correlation_id
@@ -37,6 +45,15 @@ from shared.events.streams import StreamEntry, dead_letter_stream, parse_entries
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 5.0
+
+
+def aggregate_key(entry: StreamEntry) -> str | None:
+    """The aggregate (order) an entry is about: its entries are handled in stream order."""
+    try:
+        key = json.loads(entry.envelope_json).get("aggregate_id")
+    except (ValueError, AttributeError):
+        return None
+    return str(key) if key is not None else None
 
 
 def default_consumer_name() -> str:
@@ -67,6 +84,7 @@ class StreamConsumer:
         handlers: EventHandlers,
         settings: EventSettings,
         name: str | None = None,
+        key_of: Callable[[StreamEntry], str | None] = aggregate_key,
     ) -> None:
         self.redis = redis
         self.engine = engine
@@ -80,24 +98,45 @@ class StreamConsumer:
         self.name = name or default_consumer_name()
         self._next_claim = 0.0
         self._next_maintenance = 0.0
+        self.key_of = key_of
+        self.max_in_flight = settings.consumer_max_in_flight
+        # Concurrent mode: the task of each entry in flight, the last task of each key.
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._finished = 0
 
     async def run(self) -> None:
         """Consume until cancelled; Redis or PostgreSQL errors only delay consumption."""
         started, failures = False, 0
-        while True:
-            try:
-                if not started:
-                    await self.start()
-                    started = True
-                await self.poll()
-                failures = 0
-            except (RedisError, SQLAlchemyError, OSError) as exc:
-                if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
-                    started = False  # Redis came back empty (or the stream was deleted)
-                failures += 1
-                delay = min(0.1 * 2**failures, MAX_BACKOFF_S)
-                log.warning("consumer %s paused %.1fs: %s", self.name, delay, exc)
-                await asyncio.sleep(delay)
+        try:
+            while True:
+                try:
+                    if not started:
+                        await self.start()
+                        started = True
+                    await self.poll()
+                    failures = 0
+                except (RedisError, SQLAlchemyError, OSError) as exc:
+                    if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                        started = False  # Redis came back empty (or the stream was deleted)
+                    failures += 1
+                    delay = min(0.1 * 2**failures, MAX_BACKOFF_S)
+                    log.warning("consumer %s paused %.1fs: %s", self.name, delay, exc)
+                    await asyncio.sleep(delay)
+        finally:
+            # Entries in flight stay pending: this name drains them after a restart.
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Cancel the entries in flight (concurrent mode) and wait for them to end."""
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
 
     async def start(self) -> None:
         """Create the group if needed, then finish what this consumer name left pending."""
@@ -110,8 +149,15 @@ class StreamConsumer:
         await self._check_database()  # reading pending entries counts as a delivery
         cursor = "0"
         while entries := await self._read(cursor):
-            await self.process(entries, await self._delivery_counts(entries))
+            deliveries = await self._delivery_counts(entries)
+            if self.max_in_flight > 1:
+                self._dispatch(entries, deliveries)
+                await self._wait_for_room()
+            else:
+                await self.process(entries, deliveries)
             cursor = entries[-1].id
+        if self._running:
+            await asyncio.wait(list(self._running.values()))
 
     async def poll(self) -> int:
         """One step of the loop: re-try stale pending entries when due, then read new ones."""
@@ -122,10 +168,70 @@ class StreamConsumer:
             await self._check_database()
             self._next_claim = time.monotonic() + self.settings.claim_interval_s
             handled += await self.reclaim()
-        entries = await self._read(">", block_ms=self.settings.consumer_block_ms)
-        await self.process(entries, {})  # first delivery of each
+        if self.max_in_flight > 1:
+            handled += await self._poll_concurrently()
+        else:
+            entries = await self._read(">", block_ms=self.settings.consumer_block_ms)
+            await self.process(entries, {})  # first delivery of each
+            handled += len(entries)
         await self._maintain()
-        return handled + len(entries)
+        return handled
+
+    async def _poll_concurrently(self) -> int:
+        """Start new entries while there is room, else wait for one in flight to end.
+
+        Returns the entries started or finished in this step plus those still running,
+        so a caller that polls until idle waits for the ones in flight too."""
+        started = 0
+        room = self.max_in_flight - len(self._running)
+        if room > 0:
+            block = self.settings.consumer_block_ms
+            entries = await self._read(">", block_ms=block, count=room)
+            self._dispatch(entries, {})  # first delivery of each
+            started = len(entries)
+        if self._running and (room <= 0 or not started):
+            await asyncio.wait(
+                list(self._running.values()),
+                timeout=self.settings.consumer_block_ms / 1000,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finished, self._finished = self._finished, 0
+        return started + finished + len(self._running)
+
+    def _dispatch(self, entries: list[StreamEntry], deliveries: dict[str, int]) -> None:
+        """Start one task per entry; an entry of a key already in flight waits for it."""
+        for entry in entries:
+            if entry.id in self._running:
+                continue  # reclaimed from ourselves while still being handled
+            key = self.key_of(entry) if entry.fields is not None else None
+            before = self._tails.get(key) if key is not None else None
+            count = {entry.id: deliveries[entry.id]} if entry.id in deliveries else {}
+            task = asyncio.create_task(self._handle_one(entry, count, before))
+            self._running[entry.id] = task
+            if key is not None:
+                self._tails[key] = task
+            task.add_done_callback(partial(self._forget, entry.id, key))
+
+    def _forget(self, entry_id: str, key: str | None, task: asyncio.Task[None]) -> None:
+        self._running.pop(entry_id, None)
+        if key is not None and self._tails.get(key) is task:
+            del self._tails[key]
+        self._finished += 1
+
+    async def _handle_one(
+        self, entry: StreamEntry, deliveries: dict[str, int], before: asyncio.Task[None] | None
+    ) -> None:
+        if before is not None:
+            await asyncio.wait([before])  # the same order's earlier entry comes first
+        try:
+            await self.process([entry], deliveries)
+        except (RedisError, SQLAlchemyError, OSError) as exc:
+            # Left pending: re-tried once idle, like an entry of a crashed consumer.
+            log.warning("consumer %s left %s pending: %s", self.name, entry.id, exc)
+
+    async def _wait_for_room(self) -> None:
+        while len(self._running) >= self.max_in_flight:
+            await asyncio.wait(list(self._running.values()), return_when=asyncio.FIRST_COMPLETED)
 
     async def reclaim(self) -> int:
         """Take over entries idle longer than `claim_idle_ms` (dead consumer, failed handler)."""
@@ -141,7 +247,10 @@ class StreamConsumer:
                 count=self.settings.consumer_batch_size,
             )
             entries = parse_entries(raw)
-            await self.process(entries, await self._delivery_counts(entries))
+            if self.max_in_flight > 1:
+                self._dispatch(entries, await self._delivery_counts(entries))
+            else:
+                await self.process(entries, await self._delivery_counts(entries))
             total += len(entries)
             if cursor == "0-0":
                 return total
@@ -205,9 +314,16 @@ class StreamConsumer:
                 outcomes.append("ignored")
                 continue
             try:
-                parsed.append((entry, route, route.parse(entry.envelope_json)))
+                event = route.parse(entry.envelope_json)
             except ValueError as exc:
                 raise _HandlerFailed(entry, exc) from exc
+            if route.task is None:
+                parsed.append((entry, route, event))
+                continue
+            await self._run_task(entry, route, event)
+            outcomes.append("handled")
+        if not parsed:
+            return outcomes
         async with self.sessionmaker() as session:
             try:
                 first = await record_first_deliveries(
@@ -223,6 +339,7 @@ class StreamConsumer:
                     first.discard(event.event_id)  # the same event twice in one batch
                     # Logs and events written by the handler carry the request id of the origin.
                     token = correlation_id.set(event.correlation_id)
+                    assert route.handler is not None
                     try:
                         await route.handler(session, event)
                     except DBAPIError as exc:
@@ -242,6 +359,21 @@ class StreamConsumer:
             await commit(session)
         return outcomes
 
+    async def _run_task(self, entry: StreamEntry, route: Route[Any], event: Envelope[Any]) -> None:
+        """A task route: it opens its own transactions; the consumer opens none."""
+        assert route.task is not None
+        token = correlation_id.set(event.correlation_id)
+        try:
+            await route.task(event)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise
+            raise _HandlerFailed(entry, exc) from exc
+        except Exception as exc:
+            raise _HandlerFailed(entry, exc) from exc
+        finally:
+            correlation_id.reset(token)
+
     async def _dead_letter(self, entry: StreamEntry, deliveries: int, error: str) -> None:
         log.error("dead letter %s %s (%d deliveries): %s", self.stream, entry.id, deliveries, error)
         fields = dead_letter_fields(
@@ -258,13 +390,16 @@ class StreamConsumer:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    async def _read(self, cursor: str, *, block_ms: int | None = None) -> list[StreamEntry]:
+    async def _read(
+        self, cursor: str, *, block_ms: int | None = None, count: int | None = None
+    ) -> list[StreamEntry]:
         """XREADGROUP: `>` for new entries, an id for this consumer's pending ones after it."""
+        batch = self.settings.consumer_batch_size
         response: Any = await self.redis.xreadgroup(
             self.group,
             self.name,
             {self.stream: cursor},
-            count=self.settings.consumer_batch_size,
+            count=min(count or batch, batch),
             block=block_ms,
         )
         return parse_entries(response[0][1]) if response else []

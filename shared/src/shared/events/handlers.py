@@ -13,12 +13,15 @@ from shared.events.envelope import Envelope
 
 P = TypeVar("P", bound=BaseModel)
 Handler = Callable[[AsyncSession, Envelope[P]], Awaitable[None]]
+# Runs its own transactions (around a slow external call) and is idempotent by itself.
+TaskHandler = Callable[[Envelope[P]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Route(Generic[P]):
     envelope: type[Envelope[P]]
-    handler: Handler[P]
+    handler: Handler[P] | None = None
+    task: TaskHandler[P] | None = None
 
     def parse(self, envelope_json: str) -> Envelope[P]:
         return self.envelope.model_validate_json(envelope_json)
@@ -43,7 +46,21 @@ class EventHandlers:
         def register(handler: Handler[P]) -> Handler[P]:
             if event_type in self._routes:
                 raise ValueError(f"{event_type} already has a handler")
-            self._routes[event_type] = Route(Envelope[payload], handler)  # type: ignore[valid-type]
+            self._routes[event_type] = Route(Envelope[payload], handler=handler)  # type: ignore[valid-type]
+            return handler
+
+        return register
+
+    def task(self, event_type: str, payload: type[P]) -> Callable[[TaskHandler[P]], TaskHandler[P]]:
+        """Register a handler that owns its transactions: the consumer opens none and
+        writes no inbox row for it, so it must be idempotent on its own (a state machine
+        row it locks), and the entry is acknowledged only once it returns. For work
+        around a slow call (a payment provider) that must hold no connection meanwhile."""
+
+        def register(handler: TaskHandler[P]) -> TaskHandler[P]:
+            if event_type in self._routes:
+                raise ValueError(f"{event_type} already has a handler")
+            self._routes[event_type] = Route(Envelope[payload], task=handler)  # type: ignore[valid-type]
             return handler
 
         return register

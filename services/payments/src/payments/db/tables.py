@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Identity,
@@ -81,6 +82,10 @@ class Payment(Timestamps, Base):
     card_exp_year: Mapped[int | None] = mapped_column(SmallInteger)
     # Our idempotency key at the provider: a retried charge after a crash is not a second one.
     provider_key: Mapped[uuid.UUID] = mapped_column(Uuid, default=uuid.uuid4, unique=True)
+    # Committed before the provider is called: a pending payment with a claim may have
+    # been charged (the worker died waiting for the answer), so it is never failed
+    # without asking the provider again, by the same key.
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     charge_id: Mapped[str | None] = mapped_column(String(100))
     failure_reason: Mapped[str | None] = mapped_column(String(50))
     refund_id: Mapped[str | None] = mapped_column(String(100))
@@ -138,6 +143,21 @@ class ProviderCharge(Base):
     decline_code: Mapped[str | None] = mapped_column(String(50))
     # Calls that carried this key: > 1 means idempotent replays were answered.
     requests: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ProviderHold(Base):
+    """A simulated provider call held until a test releases it (PAYMENTS_PROVIDER_TEST_HOLDS).
+
+    Keyed like the provider's records (`charge:<key>`, `refund:<key>`): a held charge
+    waits for `released`; a refund with an unreleased hold fails transiently. `calls`
+    counts the calls that met the hold, so a test sees a retry happen."""
+
+    __tablename__ = "provider_holds"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    released: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    calls: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -1,9 +1,14 @@
 """Charging a requested payment and refunding a cancelled order's payment.
 
-Both run inside the consumer's transaction of the event that asks for them, holding the
-payment's row lock; the provider call carries our idempotency key, so a worker that dies
-after the provider acted and before the commit repeats the call on redelivery and gets
-the first answer back, not a second charge.
+A charge runs in three steps so that no transaction (and no row lock) is open while the
+provider answers: the claim, committed before the call (the payment may now have been
+charged); the provider call, with our idempotency key, so a repeated call (a worker that
+died waiting, a redelivery) gets the first answer back, not a second charge; and the
+outcome, committed under the payment's row lock by whichever delivery gets there first.
+
+A cancellation racing a charge is refunded exactly once: the cancellation's handler
+(`refund_order`) and the outcome step both lock the payment row, then read the other
+side's state, so whichever commits second sees both the success and the cancellation.
 """
 
 from __future__ import annotations
@@ -12,19 +17,22 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payments.db import orders, payments
 from payments.db.tables import Payment, outbox
 from payments.events.published import PaymentFailed, PaymentRefunded, PaymentSucceeded
-from payments.provider.base import PaymentProvider, TransientProviderError
+from payments.provider.base import ChargeResult, PaymentProvider, TransientProviderError
+from shared.db import commit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PROCESSING_ERROR = "processing_error"
 ORDER_CANCELLED = "order_cancelled"
+Sessions = async_sessionmaker[AsyncSession]
 
 
 @dataclass(frozen=True)
@@ -45,31 +53,72 @@ class RetryPolicy:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def process(
-    session: AsyncSession, provider: PaymentProvider, retry: RetryPolicy, *, payment_id: int
+async def charge(
+    sessions: Sessions, provider: PaymentProvider, retry: RetryPolicy, *, payment_id: int
 ) -> None:
-    """Charge a pending payment and publish its outcome; anything else is a no-op."""
-    payment = await payments.lock(session, payment_id)
-    if payment is None or payment.status != "pending":
-        return
-    # Read after the lock: a cancellation handled meanwhile is seen (see refund_order).
-    order = await orders.get(session, payment.order_id)
-    if order is not None and order.status == "cancelled":
-        await _fail(session, payment, ORDER_CANCELLED)
+    """Charge a pending payment and publish its outcome; anything else is a no-op.
+
+    Idempotent by the payment's status: run it again (a redelivery) and it finishes what
+    an earlier run left, without a second charge or a second refund."""
+    async with sessions() as session:
+        claimed = await _claim(session, provider, retry, payment_id)
+        await commit(session)
+    if claimed is None:
         return
     try:
-        result = await retry.call(
+        result: ChargeResult | None = await retry.call(
             lambda: provider.charge(
-                idempotency_key=str(payment.provider_key),
-                source_token=payment.source_token,
-                amount=payment.amount,
-                currency=payment.currency,
+                idempotency_key=str(claimed.provider_key),
+                source_token=claimed.source_token,
+                amount=claimed.amount,
+                currency=claimed.currency,
             )
         )
     except TransientProviderError:
         # Given up after the retries: the customer learns now and can try again, instead
         # of an order waiting on a provider that may stay down.
-        log.warning("payment %s failed: the provider kept erring", payment.id)
+        log.warning("payment %s failed: the provider kept erring", payment_id)
+        result = None
+    async with sessions() as session:
+        await _record_outcome(session, provider, retry, payment_id, result)
+        await commit(session)
+
+
+async def _claim(
+    session: AsyncSession, provider: PaymentProvider, retry: RetryPolicy, payment_id: int
+) -> Payment | None:
+    """Claim the payment for a provider call; None when there is none to make."""
+    payment = await payments.lock(session, payment_id)
+    if payment is None:
+        return None
+    if payment.status not in ("pending", "succeeded"):
+        return None
+    # Read after the lock: a cancellation handled meanwhile is seen (see refund_order).
+    order = await orders.get(session, payment.order_id)
+    if payment.status == "succeeded":
+        if order is not None and order.status == "cancelled":
+            # A cancellation's refund that failed after the charge was recorded: still owed.
+            await refund_order(session, provider, retry, order_id=payment.order_id)
+        return None
+    if order is not None and order.status == "cancelled" and payment.claimed_at is None:
+        # Never sent to the provider: nothing was charged, nothing to ask.
+        await _fail(session, payment, ORDER_CANCELLED)
+        return None
+    payment.claimed_at = datetime.now(UTC)
+    return payment
+
+
+async def _record_outcome(
+    session: AsyncSession,
+    provider: PaymentProvider,
+    retry: RetryPolicy,
+    payment_id: int,
+    result: ChargeResult | None,
+) -> None:
+    payment = await payments.lock(session, payment_id)
+    if payment is None or payment.status != "pending":
+        return  # another delivery of the same request recorded it first
+    if result is None:
         await _fail(session, payment, PROCESSING_ERROR)
         return
     if not result.succeeded:
@@ -85,6 +134,12 @@ async def process(
         ),
         aggregate_id=payment.order_id,
     )
+    order = await orders.get(session, payment.order_id)
+    if order is not None and order.status == "cancelled":
+        # Cancelled while the provider answered, and its handler found the payment still
+        # pending: the refund is ours. Failing here rolls the success back too; the
+        # redelivery asks the provider again (same answer) and refunds again (same key).
+        await refund_order(session, provider, retry, order_id=payment.order_id)
 
 
 async def refund_order(
@@ -92,9 +147,10 @@ async def refund_order(
 ) -> Payment | None:
     """Refund the cancelled order's succeeded payment, if it has one.
 
-    Locks the order's pending payment too: one being charged right now is waited for and
-    refunded if the charge succeeded; one not yet charged is failed by the processor,
-    which reads the order's cancellation after taking the lock.
+    Locks the order's pending payment too, so it runs either before or after the outcome
+    step of a charge in flight: a payment still pending is left to the processor, which
+    reads the order's cancellation after taking the lock (and fails an unclaimed payment,
+    or refunds a claimed one that the provider charged).
     """
     payment = await payments.lock_active_for_order(session, order_id)
     if payment is None or payment.status != "succeeded" or payment.charge_id is None:

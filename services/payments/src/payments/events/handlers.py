@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payments.db import orders
 from payments.domain import processing
@@ -75,12 +75,17 @@ def build_order_handlers(provider: PaymentProvider, retry: RetryPolicy) -> Event
     return handlers
 
 
-def build_processor_handlers(provider: PaymentProvider, retry: RetryPolicy) -> EventHandlers:
-    """Handlers of the service's own `payments.events` (group `payments-processor`)."""
+def build_processor_handlers(
+    sessions: async_sessionmaker[AsyncSession], provider: PaymentProvider, retry: RetryPolicy
+) -> EventHandlers:
+    """Handlers of the service's own `payments.events` (group `payments-processor`).
+
+    A task: the charge commits its claim, calls the provider with no transaction open,
+    then commits the outcome; the payment's status makes a redelivery harmless."""
     handlers = EventHandlers()
 
-    @handlers.on("payments.PaymentRequested", PaymentRequested)
-    async def charge(session: AsyncSession, event: Envelope[PaymentRequested]) -> None:
-        await processing.process(session, provider, retry, payment_id=event.payload.payment_id)
+    @handlers.task("payments.PaymentRequested", PaymentRequested)
+    async def charge(event: Envelope[PaymentRequested]) -> None:
+        await processing.charge(sessions, provider, retry, payment_id=event.payload.payment_id)
 
     return handlers

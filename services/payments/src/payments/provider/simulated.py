@@ -18,11 +18,11 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payments.db.tables import ProviderCharge
+from payments.db.tables import ProviderCharge, ProviderHold
 from payments.domain.cards import card_brand
 from payments.provider.base import (
     CardDetails,
@@ -37,6 +37,13 @@ from payments.provider.base import (
 
 OK = "ok"
 TRANSIENT = "processing_error"
+# Test holds (PAYMENTS_PROVIDER_TEST_HOLDS, tests only): the charge is on record, and its
+# answer waits until a test releases the `charge:<key>` hold; without holds these cards
+# succeed or decline at once.
+HELD_OK = "held_ok"
+HELD_DECLINED = "held_card_declined"
+HELD = {HELD_OK: OK, HELD_DECLINED: "card_declined"}
+HOLD_POLL_S = 0.02
 # Outcome classes of the documented test sources; any other valid source succeeds.
 TEST_CARDS = {
     "4242424242424242": OK,
@@ -48,6 +55,8 @@ TEST_CARDS = {
     "4000000000000127": "incorrect_cvc",
     "4000000000000119": TRANSIENT,
 }
+# The cards of the test holds (see HELD above).
+HOLD_CARDS = {"4000000000003063": HELD_OK, "4000000000003055": HELD_DECLINED}
 TEST_PAYPAL_ACCOUNTS = {
     "declined@sandbox.example.com": "payment_declined",
     "insufficient@sandbox.example.com": "insufficient_funds",
@@ -59,13 +68,13 @@ TEST_IBANS = {
     "DE35370400440532013002": "insufficient_funds",
     "DE08370400440532013003": TRANSIENT,
 }
-OUTCOMES = {OK, *TEST_CARDS.values(), *TEST_PAYPAL_ACCOUNTS.values(), *TEST_IBANS.values()}
+OUTCOMES = {OK, *HELD, *TEST_CARDS.values(), *TEST_PAYPAL_ACCOUNTS.values(), *TEST_IBANS.values()}
 TOKEN_PREFIX = "tok_sim_"  # noqa: S105 (a prefix, not a secret)
 
 
 def _outcome_of(details: PaymentDetails) -> str:
     if isinstance(details, CardDetails):
-        return TEST_CARDS.get(details.number, OK)
+        return TEST_CARDS.get(details.number) or HOLD_CARDS.get(details.number, OK)
     if isinstance(details, PayPalAccount):
         return TEST_PAYPAL_ACCOUNTS.get(details.email.lower(), OK)
     return TEST_IBANS.get(details.iban, OK)
@@ -83,9 +92,12 @@ class SimulatedProvider:
     """A provider that charges nobody, with a realistic shape: latency, idempotency keys,
     declines, transient errors."""
 
-    def __init__(self, engine: AsyncEngine, *, latency_s: float = 0.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, latency_s: float = 0.0, test_holds: bool = False
+    ) -> None:
         self.engine = engine
         self.latency_s = latency_s
+        self.test_holds = test_holds
         # Calls made through this instance (tests count retries with it).
         self.charge_calls = 0
         self.refund_calls = 0
@@ -110,6 +122,8 @@ class SimulatedProvider:
         if outcome == TRANSIENT:
             await self._latency()
             raise TransientProviderError("the simulated provider had a processing error")
+        held = outcome in HELD
+        outcome = HELD.get(outcome, outcome)
         row = await self._record(
             key=f"charge:{idempotency_key}",
             kind="charge",
@@ -121,6 +135,8 @@ class SimulatedProvider:
         )
         # The charge is on record before the answer travels back: a caller that dies now
         # has been charged, and learns so by calling again with the same key.
+        if held and self.test_holds:
+            await self._wait_for_release(f"charge:{idempotency_key}")
         await self._latency()
         return ChargeResult(
             reference=row["reference"], succeeded=row["succeeded"], decline_code=row["decline_code"]
@@ -141,6 +157,9 @@ class SimulatedProvider:
             ).one_or_none()
         if charge is None or not charge.succeeded or amount > charge.amount:
             raise ProviderError("no succeeded charge to refund that amount of")
+        if self.test_holds and await self._meets_hold(f"refund:{idempotency_key}"):
+            await self._latency()
+            raise TransientProviderError("the simulated provider holds this refund")
         row = await self._record(
             key=f"refund:{idempotency_key}",
             kind="refund",
@@ -171,6 +190,32 @@ class SimulatedProvider:
         ):
             raise ProviderError("idempotency key reused with other parameters")
         return row
+
+    async def _meets_hold(self, key: str) -> bool:
+        """Count a call against an unreleased hold of `key`; True if there is one."""
+        stmt = (
+            update(ProviderHold)
+            .where(ProviderHold.key == key, ProviderHold.released.is_(False))
+            .values(calls=ProviderHold.calls + 1)
+            .returning(ProviderHold.key)
+        )
+        async with self.engine.begin() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
+    async def _wait_for_release(self, key: str) -> None:
+        """Put a hold on `key` (or count this call against it) and wait until released."""
+        table = ProviderHold.__table__
+        upsert = insert(ProviderHold).values(key=key, calls=1)
+        stmt = upsert.on_conflict_do_update(
+            index_elements=[table.c.key], set_={"calls": table.c.calls + 1}
+        ).returning(table.c.released)
+        async with self.engine.begin() as conn:
+            released = (await conn.execute(stmt)).scalar_one()
+        while not released:
+            await asyncio.sleep(HOLD_POLL_S)
+            async with self.engine.connect() as conn:
+                query = select(table.c.released).where(table.c.key == key)
+                released = (await conn.execute(query)).scalar_one()
 
     async def _latency(self) -> None:
         """The round trip, taken after the provider acted (that is where a crash hurts)."""
