@@ -25,6 +25,7 @@ completed): a figure that holds on a busy machine where req/s does not.
 
     make bench [SEED_PRODUCTS=100000] [BENCH_SECONDS=15] [BENCH_CONNECTIONS=64]
                [CATALOG_REPLICAS=2] [BENCH_READS=list-redis,detail-redis,...]
+               [BENCH_RATE=<fixed rate instead of half the saturated one>]
                [BENCH_ARGS=--against-run]
 """
 
@@ -488,7 +489,8 @@ def main() -> None:
                             seconds=seconds,
                             connections=connections,
                             workdir=workdir,
-                            rate=round(saturated[read.key] / 2),
+                            rate=float(os.environ.get("BENCH_RATE", 0))
+                            or round(saturated[read.key] / 2),
                         )
                     )
         finally:
