@@ -47,7 +47,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: HeldUpstream
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         if self.path == SLOW and self.server.hold.is_set():
             self.server.refreshing.set()
             self.server.release.wait(timeout=30)
