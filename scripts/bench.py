@@ -509,6 +509,11 @@ def main() -> None:
     if "bare" in saturated and "list-redis" in saturated:
         ratio = saturated["list-redis"] / saturated["bare"]
         print(f"Redis-cached list page / bare nginx, same bytes, same run: {ratio:.3f}\n")
+    if any(r["non-2xx"] != "0" for r in results):
+        print(
+            "Some reads had non-2xx answers (429: the gateway's rate limit; against `make run`"
+            " raise it for the run): their figures describe those answers, not the reads.\n"
+        )
     print("| read | req/s | p50 | p99 | replica CPU per request (us) | non-2xx |")
     print("|---|---|---|---|---|---|")
     for r in results:
