@@ -240,3 +240,20 @@ async def test_with_redis_down_reads_come_from_postgresql(
             assert "etag" in detail.headers
             assert (await client.get("/api/products/")).json()["results"][0]["id"] == product.id
             assert (await client.get("/api/products/999/")).status_code == 404
+
+
+async def test_hits_are_counted_like_the_routes_answers(
+    client: httpx.AsyncClient, make_product: Any
+) -> None:
+    product = await make_product()
+    for _ in range(3):  # one miss through the route, two hits through the fast path
+        assert (await client.get(f"/api/products/{product.id}/")).status_code == 200
+    metrics = (await client.get("/metrics")).text.splitlines()
+    [count] = [
+        line
+        for line in metrics
+        if line.startswith("http_requests_total{")
+        and 'handler="/api/products/{product_id}/"' in line
+        and 'status="200"' in line
+    ]
+    assert count.endswith(" 3.0")
