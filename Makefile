@@ -60,7 +60,7 @@ seed: migrate  ## load the demo catalog: make seed [SEED_PRODUCTS=1000] (replace
 bench: install  ## catalog reads under wrk through nginx at 100k products (see docs/catalog.md)
 	@command -v wrk >/dev/null || [ "$$(id -u)" -ne 0 ] || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	@scripts/ensure-nginx.sh
-	@$(PYTHON) scripts/bench.py
+	@$(PYTHON) scripts/bench.py $(BENCH_ARGS)
 
 bench-events: install  ## the event backbone end to end: events/s and commit-to-handled latency
 	@$(PYTHON) -m shared.events.bench

@@ -11,6 +11,7 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from starlette.middleware import Middleware
 
 from shared.auth import JwksKeySource, TokenVerifier
 from shared.db import autocommit, create_engine, create_sessionmaker
@@ -88,6 +89,7 @@ def create_service_app(
     lifespan: ServiceLifespan | None = None,
     jwks_client: httpx.AsyncClient | None = None,
     events: Sequence[EventCatalog] = (),
+    inner_middleware: Sequence[Middleware] = (),
 ) -> FastAPI:
     """A service app: engine, Redis and token verifier on `app.state`, owned by the lifespan.
 
@@ -96,6 +98,8 @@ def create_service_app(
     `jwks_client` when given (tests pass one bound to an in-process users app).
     `events` are the catalogs of events the service publishes; their JSON Schemas go into
     its OpenAPI document as `x-events`, which the gateway lists for integrators.
+    `inner_middleware` runs inside every common layer (request id, access log, metrics),
+    just before the routing: fast paths that answer some requests without it.
     """
 
     @asynccontextmanager
@@ -146,6 +150,8 @@ def create_service_app(
         app.include_router(router)
     app.include_router(health_router)
     install_error_handlers(app)
+    for middleware in inner_middleware:
+        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     install_metrics(app)
     app.openapi = _problem_openapi(app, events)  # type: ignore[method-assign]
 

@@ -1,13 +1,83 @@
-"""Prometheus `/metrics` through prometheus-fastapi-instrumentator."""
+"""Prometheus `/metrics`: two HTTP series recorded by a pure ASGI middleware, exposed
+through prometheus-fastapi-instrumentator."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from prometheus_client import REGISTRY, CollectorRegistry
-from prometheus_fastapi_instrumentator import Instrumentator, metrics
+import re
+from collections.abc import Sequence
+from timeit import default_timer
+
+from fastapi import FastAPI, Request
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_fastapi_instrumentator import Instrumentator, routing
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Requests here take milliseconds: buckets fine enough for a p99 in that range.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+EXCLUDED_HANDLERS = ("/metrics", "/health/.*")
+
+
+class HttpMetricsMiddleware:
+    """`http_requests_total{handler, method, status}` and
+    `http_request_duration_seconds{handler, method}`, exactly as the instrumentator's
+    `requests` and `latency` metrics name and label them (the handler is its route
+    template, found by its own `get_route_name`; an untemplated path is "none").
+
+    Its own middleware built a Request, a Response, its headers and an info object and ran
+    an `asyncio.gather` for every request: about a fifth of a cached read's CPU. This one
+    only times the call and reads the status; label children are looked up once.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        requests: Counter,
+        latency: Histogram,
+        excluded: Sequence[str] = EXCLUDED_HANDLERS,
+    ) -> None:
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+        self.excluded = [re.compile(pattern) for pattern in excluded]
+        self._counters: dict[tuple[str, str, str], Counter] = {}
+        self._histograms: dict[tuple[str, str], Histogram] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = default_timer()
+        name = routing.get_route_name(Request(scope), should_include_root_path=False)
+        handler = name or scope["path"]
+        if any(pattern.search(handler) for pattern in self.excluded):
+            await self.app(scope, receive, send)
+            return
+        handler = handler if name else "none"
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            self._observe(handler, scope["method"], str(status), default_timer() - started)
+
+    def _observe(self, handler: str, method: str, status: str, duration: float) -> None:
+        counter = self._counters.get((handler, method, status))
+        if counter is None:
+            counter = self._counters[handler, method, status] = self.requests.labels(
+                handler, method, status
+            )
+        histogram = self._histograms.get((handler, method))
+        if histogram is None:
+            histogram = self._histograms[handler, method] = self.latency.labels(handler, method)
+        counter.inc()
+        histogram.observe(max(duration, 0.0))
 
 
 def install_metrics(app: FastAPI) -> None:
@@ -16,16 +86,21 @@ def install_metrics(app: FastAPI) -> None:
     one process builds several apps, as the tests do."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(REGISTRY)
-    instrumentator = Instrumentator(
-        should_group_status_codes=False,
-        excluded_handlers=["/metrics", "/health/.*"],
+    # The two series the dashboards read, instead of the instrumentator's default five
+    # (which add size summaries and a second histogram to every request, and whose
+    # latency histogram has only 0.1/0.5/1 s buckets).
+    requests = Counter(
+        "http_requests_total",
+        "Total number of requests by method, status and handler.",
+        labelnames=("handler", "method", "status"),
         registry=registry,
     )
-    # The two series the dashboards read, instead of the default five (which add size
-    # summaries and a second histogram to every request, and whose latency histogram has
-    # only 0.1/0.5/1 s buckets).
-    instrumentator.add(
-        metrics.requests(registry=registry),
-        metrics.latency(buckets=LATENCY_BUCKETS, should_include_status=False, registry=registry),
+    latency = Histogram(
+        "http_request_duration_seconds",
+        "Duration of HTTP requests in seconds",
+        labelnames=("handler", "method"),
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
     )
-    instrumentator.instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)
+    app.add_middleware(HttpMetricsMiddleware, requests=requests, latency=latency)
+    Instrumentator(registry=registry).expose(app, endpoint="/metrics", include_in_schema=False)

@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from catalog.api import categories, products, reports, reviews
+from catalog.api.fast_reads import CachedReads
 from catalog.db.cache import ProductCache
 from catalog.db.reports import refresh_category_stats
 from catalog.events.published import events
@@ -64,4 +66,6 @@ def create_app(
         routers=[categories.router, products.router, reviews.router, reports.router],
         lifespan=lifespan,
         jwks_client=jwks_client,
+        # Cached product and list pages are answered before the routing (see fast_reads).
+        inner_middleware=[Middleware(CachedReads)],
     )

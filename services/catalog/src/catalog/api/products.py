@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.api import list_query
 from catalog.api.deps import Cache
 from catalog.api.http_cache import conditional_json
+from catalog.api.list_query import origin_of
 from catalog.api.schemas import Id, ProductIn, ProductOut, ProductPatch
 from catalog.db import products as repo
 from catalog.db.products import Ordering, ProductFilter
@@ -29,13 +32,17 @@ async def _page(
     session: AsyncSession, request: Request, f: ProductFilter, page: PageParams
 ) -> Page[ProductOut]:
     query = repo.list_query(f)
+    # Links carry the validated parameters only (see catalog.api.list_query): the links
+    # of a page cached for everyone must not repeat what one client added to its URL.
+    query_string = urlencode(list_query.canonical_params(f, page.limit)).encode()
+    links_from = Request({**request.scope, "query_string": query_string})
     rows, next_url, previous_url = await keyset_page(
         session,
         query.stmt,
         key_columns=query.key_columns,
         key_of=query.key_of,
         params=page,
-        request=request,
+        request=links_from,
         descending=query.descending,
         scalars=query.scalars,
     )
@@ -73,15 +80,14 @@ async def list_products(
         ordering=ordering,
     )
 
+    page = PageParams(limit=page.limit, cursor=page.cursor or None)
+
     async def compute() -> str:
         async with read_session(request) as session:
             return (await _page(session, request, f, page)).model_dump_json()
 
-    # The URL is part of the key: next/previous links name the host the client used.
-    key = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?" + "&".join(
-        sorted(f"{k}={v}" for k, v in request.query_params.multi_items())
-    )
-    return conditional_json(request, await cache.product_list(key, compute))
+    key = list_query.cache_key(origin_of(request.scope), f, page)
+    return conditional_json(request, await cache.list_entry(key, compute))
 
 
 @router.get("/{product_id}/", response_model=ProductOut, responses=problem_responses(404, 422))
@@ -91,10 +97,10 @@ async def get_product(product_id: ProductId, request: Request, cache: Cache) -> 
             row = await repo.get_page(conn, product_id)
             return None if row is None else ProductOut.of(row).model_dump_json()
 
-    body = await cache.product(product_id, compute)
-    if body is None:
+    entry = await cache.product_entry(product_id, compute)
+    if entry is None:
         raise NotFound("No such product.")
-    return conditional_json(request, body)
+    return conditional_json(request, entry)
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED, responses=problem_responses(401, 403, 422))

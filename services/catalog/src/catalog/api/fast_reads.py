@@ -1,0 +1,94 @@
+"""Cache hits of product pages and list pages, answered before FastAPI's routing.
+
+Routing, dependency solving and building request and response objects cost a replica
+most of a cached read (docs/catalog.md). This pure ASGI layer sits inside every other
+middleware (request id, access log, metrics, replica header all still apply) and answers
+only what it is sure of: a GET whose parameters it validates exactly as the route would
+(`catalog.api.list_query`) and whose page is in Redis, read in one round trip with its
+stored ETag. The headers, the ETag and the 304 come from `catalog.api.http_cache`, as the
+route's do. Everything else goes to the route unchanged: misses (which fill the cache),
+anything it cannot validate (the route answers 422), unknown products (404), and every
+request for a second after a Redis error (the route degrades to PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from catalog.api import list_query
+from catalog.api.http_cache import MEDIA_TYPE, cache_headers, not_modified
+from catalog.db.cache import Entry, ProductCache
+
+log = logging.getLogger(__name__)
+
+LIST_PATH = "/api/products/"
+DETAIL_PATH = re.compile(r"/api/products/([0-9]{1,19})/")
+MAX_ID = 2**63 - 1
+# After a Redis error, requests go straight to the route for this long: it reads
+# PostgreSQL, and a Redis that is down is not asked twice per request.
+BYPASS_SECONDS = 1.0
+
+
+class CachedReads:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._bypass_until = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path != LIST_PATH and not path.startswith(LIST_PATH):
+            await self.app(scope, receive, send)
+            return
+        entry = None
+        if time.monotonic() >= self._bypass_until:
+            try:
+                entry = await self._cached(scope, path)
+            except RedisError:
+                log.warning("product cache unavailable; reads go to the routes", exc_info=True)
+                self._bypass_until = time.monotonic() + BYPASS_SECONDS
+        if entry is None:
+            await self.app(scope, receive, send)
+            return
+        await _answer(scope, send, entry)
+
+    async def _cached(self, scope: Scope, path: str) -> Entry | None:
+        cache: ProductCache = scope["app"].state.product_cache
+        if path == LIST_PATH:
+            parsed = list_query.parse(scope["query_string"].decode("latin-1"))
+            if parsed is None:
+                return None
+            key = list_query.cache_key(list_query.origin_of(scope), *parsed)
+            return await cache.peek_list(key)
+        match = DETAIL_PATH.fullmatch(path)
+        if match is None or not 1 <= int(match.group(1)) <= MAX_ID:
+            return None
+        return await cache.peek_product(int(match.group(1)))
+
+
+async def _answer(scope: Scope, send: Send, entry: Entry) -> None:
+    """The route's response (`http_cache.conditional_json`), written directly."""
+    headers = [(k.lower().encode(), v.encode()) for k, v in cache_headers(entry.etag).items()]
+    if_none_match = None
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            if_none_match = value.decode("latin-1")
+            break
+    if not_modified(entry.etag, if_none_match):
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    body = entry.body.encode()
+    headers += [
+        (b"content-length", str(len(body)).encode()),
+        (b"content-type", MEDIA_TYPE.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
