@@ -21,6 +21,7 @@ from shared.logs import AccessLogMiddleware, configure_logging
 from shared.metrics import install_metrics
 from shared.middleware import (
     BodySizeLimitMiddleware,
+    NoStoreMiddleware,
     ServedByMiddleware,
     TrailingSlashMiddleware,
 )
@@ -88,6 +89,7 @@ def create_service_app(
     lifespan: ServiceLifespan | None = None,
     jwks_client: httpx.AsyncClient | None = None,
     events: Sequence[EventCatalog] = (),
+    no_store_prefixes: Sequence[str] = (),
 ) -> FastAPI:
     """A service app: engine, Redis and token verifier on `app.state`, owned by the lifespan.
 
@@ -96,6 +98,7 @@ def create_service_app(
     `jwks_client` when given (tests pass one bound to an in-process users app).
     `events` are the catalogs of events the service publishes; their JSON Schemas go into
     its OpenAPI document as `x-events`, which the gateway lists for integrators.
+    Answers under `no_store_prefixes` (and to any request with credentials) are no-store.
     """
 
     @asynccontextmanager
@@ -146,6 +149,7 @@ def create_service_app(
 
     # Added innermost first: the request id wraps everything, so every log line has it.
     app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(NoStoreMiddleware, prefixes=no_store_prefixes)
     if settings.replica_name:
         app.add_middleware(ServedByMiddleware, name=settings.replica_name)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
