@@ -340,3 +340,43 @@ def registry_stack_command() -> list[str]:
 
     command: list[str] = stack_script.uvicorn_command("users.main:create_app", 8100)
     return command
+
+
+def interpolate(value: str, secrets: str) -> str:
+    """What compose makes of a value with nothing set but the required variables."""
+
+    def one(match: re.Match[str]) -> str:
+        name, operator, rest = re.fullmatch(r"(\w+)(:[-?]|)(.*)", match.group(1)).groups()
+        if operator == ":?":
+            return secrets or f"s3cret-{name.lower()}"
+        return rest if operator == ":-" else ""
+
+    return re.sub(r"\$\{([^}]*)\}", one, value)
+
+
+@pytest.mark.parametrize("secrets", ["", "changethis"], ids=["real", "default"])
+def test_compose_apps_run_in_production_and_refuse_default_secrets(
+    monkeypatch: pytest.MonkeyPatch, secrets: str
+) -> None:
+    services = load_compose()["services"]
+    checked = 0
+    for name, service in app_services().items():
+        if not service.has_migrations:
+            continue  # the gateway holds no secret
+        for variable, value in services[name]["environment"].items():
+            monkeypatch.setenv(variable, interpolate(str(value), secrets))
+        module = importlib.import_module(f"{service.package}.settings")
+        settings_class = next(
+            v
+            for v in vars(module).values()
+            if isinstance(v, type)
+            and issubclass(v, BaseSettings)
+            and v.model_config.get("env_prefix") == service.env_prefix
+        )
+        if secrets:
+            with pytest.raises(ValueError, match="default secret"):
+                settings_class()
+        else:
+            assert settings_class().environment == "production"
+        checked += 1
+    assert checked == 4
