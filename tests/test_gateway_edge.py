@@ -320,3 +320,21 @@ def test_public_health_is_a_summary_without_replica_addresses(gateway: httpx.Cli
     assert "127.0.0.1" not in text
     assert "http" not in text
     assert "url" not in text
+
+
+@pytest.mark.parametrize(
+    "extra", [{"Host": "127.0.0.2"}, {"Content-Length": "abc"}], ids=["two-hosts", "length"]
+)
+def test_requests_nginx_cannot_parse_are_400_problems(stack: Stack, extra: dict[str, str]) -> None:
+    own = urlsplit(stack.url).netloc
+    lines = [f"Host: {own}", *(f"{k}: {v}" for k, v in extra.items())]
+    parts = urlsplit(stack.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=15) as sock:
+        sock.sendall(("GET /api/products/ HTTP/1.1\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert b"content-type: application/problem+json" in head.lower()
+    assert json.loads(body)["status"] == 400
