@@ -7,7 +7,7 @@ UV ?= uv
 PYTHON := .venv/bin/python
 SERVICES_WITH_MIGRATIONS := $(patsubst services/%/alembic.ini,%,$(wildcard services/*/alembic.ini))
 
-.PHONY: help install keys migrate run test lint fmt staff compose seed bench bench-events bench-checkout history-rebuild history-check load load-data clean
+.PHONY: help install keys migrate run test fuzz lint fmt staff compose seed bench bench-events bench-checkout history-rebuild history-check load load-data clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,14 @@ test: install  ## run every test against the real PostgreSQL, Redis and nginx
 	@scripts/ensure-jmeter.sh || echo "JMeter is unavailable: the load-plan tests will skip" >&2
 	@$(PYTHON) scripts/stack.py check
 	@.venv/bin/pytest $(PYTEST_ARGS)
+
+fuzz: install  ## the deep sweep: schemathesis (every phase) and the cursor fuzz through nginx
+	@scripts/ensure-nginx.sh
+	@$(PYTHON) scripts/stack.py check
+	@SHOP_FUZZ_EXAMPLES=$${SHOP_FUZZ_EXAMPLES:-50} SHOP_FUZZ_PHASES=examples,coverage,fuzzing,stateful \
+		SHOP_FUZZ_EXCLUDE_CHECKS=$${SHOP_FUZZ_EXCLUDE_CHECKS-} \
+		SHOP_CURSOR_FUZZ_EXAMPLES=$${SHOP_CURSOR_FUZZ_EXAMPLES:-3000} \
+		.venv/bin/pytest tests/test_openapi_sweep.py tests/test_cursor_fuzz.py $(PYTEST_ARGS)
 
 lint:  ## ruff (lint + format check) and mypy (strict)
 	@.venv/bin/ruff check .

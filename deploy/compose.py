@@ -28,6 +28,11 @@ COMPOSE_FILE = HERE / "compose.yaml"
 PROMETHEUS_FILE = ROOT / "observability" / "prometheus.yml"
 WORKER_METRICS_PORT = 9100
 APP_PORT = 8000  # every replica listens here inside its container (render.py agrees)
+# nginx has a fixed address on the shop's network: the only one whose X-Forwarded-For
+# the apps believe (uvicorn reads FORWARDED_ALLOW_IPS).
+SUBNET = "${SHOP_SUBNET:-172.30.0.0/24}"
+GATEWAY_ADDRESS = "${SHOP_GATEWAY_ADDRESS:-172.30.0.10}"
+ADMIN_BIND = "${ADMIN_BIND_ADDRESS:-127.0.0.1}"
 PROJECTOR_NOTE = """\
 # The order-history projector is the `history-projector` worker of the orders entry in
 # deploy/services.toml (`python -m orders.history.worker`); every worker gets
@@ -42,9 +47,12 @@ HEADER = f"""\
 #   CASSANDRA_REPLICATION_FACTOR=3 docker compose -f deploy/compose.yaml \\
 #       --profile cassandra-cluster up                          # three Cassandra nodes
 #
-# Secrets default to `{DEFAULT_SECRET}` for a local try-out; put real ones in deploy/.env
-# (POSTGRES_PASSWORD, SHOP_DB_PASSWORD_<SERVICE>, GRAFANA_ADMIN_PASSWORD) and set
-# SHOP_ENVIRONMENT=production, where the services refuse the default secrets.
+# No secret has a default: compose refuses to start until deploy/.env (or the
+# environment) sets POSTGRES_PASSWORD, SHOP_DB_PASSWORD_<SERVICE>, GRAFANA_ADMIN_PASSWORD
+# and SHOP_PAYMENTS_IDEMPOTENCY_SECRET. SHOP_ENVIRONMENT defaults to production, where
+# the services refuse `{DEFAULT_SECRET}`. Grafana and Prometheus listen on 127.0.0.1
+# unless ADMIN_BIND_ADDRESS says otherwise; the gateway serves GATEWAY_SERVER_NAMES
+# (docs/security.md lists every setting).
 #
 {PROJECTOR_NOTE}
 """
@@ -77,7 +85,8 @@ def build(package: str, path: str, app: str = "") -> dict[str, Any]:
 
 
 def secret(name: str) -> str:
-    return f"${{{name}:-{DEFAULT_SECRET}}}"
+    """A required variable: compose stops with this message while it is unset or empty."""
+    return f"${{{name}:?set {name} in deploy/.env}}"
 
 
 def database_url(service: registry.Service, driver: str = "postgresql+asyncpg") -> str:
@@ -88,8 +97,9 @@ def database_url(service: registry.Service, driver: str = "postgresql+asyncpg") 
 def app_environment(service: registry.Service, services: list[registry.Service]) -> dict[str, str]:
     prefix = service.env_prefix
     env = {
-        f"{prefix}ENVIRONMENT": "${SHOP_ENVIRONMENT:-local}",
+        f"{prefix}ENVIRONMENT": "${SHOP_ENVIRONMENT:-production}",
         f"{prefix}LOG_LEVEL": "${SHOP_LOG_LEVEL:-INFO}",
+        "FORWARDED_ALLOW_IPS": GATEWAY_ADDRESS,
     }
     if service.name != "gateway":
         env[f"{prefix}REDIS_URL"] = "redis://redis:6379/0"
@@ -273,9 +283,12 @@ def edge(services: list[registry.Service]) -> dict[str, Any]:
                     "CORS_ORIGINS": "${GATEWAY_CORS_ORIGINS:-http://localhost:5173}",
                     # Rendered into the image: change them with `up --build`.
                     **{name: f"${{{name}:-}}" for name in GATEWAY_LIMITS},
+                    "SERVER_NAMES": "${GATEWAY_SERVER_NAMES:-localhost}",
+                    "TRUSTED_PROXIES": "${GATEWAY_TRUSTED_PROXIES:-}",
                 },
             },
             "ports": ["${GATEWAY_PORT:-8080}:8080"],
+            "networks": {"default": {"ipv4_address": GATEWAY_ADDRESS}},
             "depends_on": {s.name: {"condition": "service_healthy"} for s in services},
             "healthcheck": healthcheck([*wget, "http://127.0.0.1:8080/openapi.json"], start="10s"),
             "restart": "unless-stopped",
@@ -290,7 +303,7 @@ def edge(services: list[registry.Service]) -> dict[str, Any]:
                 "../observability/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
                 "prometheus-data:/prometheus",
             ],
-            "ports": ["${PROMETHEUS_PORT:-9090}:9090"],
+            "ports": [f"{ADMIN_BIND}:${{PROMETHEUS_PORT:-9090}}:9090"],
             "healthcheck": healthcheck([*wget, "http://127.0.0.1:9090/-/ready"], start="10s"),
             "restart": "unless-stopped",
         },
@@ -305,7 +318,7 @@ def edge(services: list[registry.Service]) -> dict[str, Any]:
                 "../observability/grafana/dashboards:/var/lib/grafana/dashboards:ro",
                 "grafana-data:/var/lib/grafana",
             ],
-            "ports": ["${GRAFANA_PORT:-3000}:3000"],
+            "ports": [f"{ADMIN_BIND}:${{GRAFANA_PORT:-3000}}:3000"],
             "depends_on": {"prometheus": {"condition": "service_healthy"}},
             "healthcheck": healthcheck([*wget, "http://127.0.0.1:3000/api/health"], start="20s"),
             "restart": "unless-stopped",
@@ -327,7 +340,13 @@ def compose(services: list[registry.Service]) -> dict[str, Any]:
     for service in services:
         for volume in service.compose.get("volumes", []):
             volumes[volume.split(":", 1)[0]] = {}
-    return {"name": "highload-shop", "services": all_services, "volumes": volumes}
+    networks = {"default": {"ipam": {"config": [{"subnet": SUBNET}]}}}
+    return {
+        "name": "highload-shop",
+        "services": all_services,
+        "networks": networks,
+        "volumes": volumes,
+    }
 
 
 def prometheus(services: list[registry.Service]) -> dict[str, Any]:

@@ -283,3 +283,100 @@ def test_ci_runs_make_test_with_postgres_and_redis() -> None:
     assert images["postgres"].startswith("postgres:")
     assert images["redis"].startswith("redis:")
     assert any(step.get("run", "").strip().endswith("make test") for step in job["steps"])
+
+
+def interpolations(value: Any) -> list[str]:
+    """Every `${...}` in a compose value, with its operator (`:-`, `:?`)."""
+    text = json.dumps(value)
+    return re.findall(r"\$\{([^}]*)\}", text)
+
+
+def test_compose_ships_no_default_secret_and_defaults_to_production() -> None:
+    services = load_compose()["services"]
+    text = COMPOSE.read_text()
+    body = text[text.index("\nname:") :]  # the header comment may name the marker
+    assert "changethis" not in body
+    for name, entry in services.items():
+        for variable, value in entry.get("environment", {}).items():
+            for expression in interpolations(value):
+                secretish = re.search(r"PASSWORD|SECRET", expression)
+                if secretish:
+                    assert ":?" in expression, f"{name}: {variable} must be required"
+            if variable.endswith("_ENVIRONMENT"):
+                assert value == "${SHOP_ENVIRONMENT:-production}", (name, variable)
+    grafana = services["grafana"]["environment"]
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+
+
+def test_admin_uis_listen_on_localhost_unless_told_otherwise() -> None:
+    services = load_compose()["services"]
+    for name in ("grafana", "prometheus"):
+        (port,) = services[name]["ports"]
+        assert port.startswith("${ADMIN_BIND_ADDRESS:-127.0.0.1}:"), (name, port)
+    for name, entry in services.items():
+        if name not in ("nginx", "grafana", "prometheus"):
+            assert "ports" not in entry, f"{name} publishes a port"
+
+
+def test_services_trust_forwarded_headers_only_from_the_gateway() -> None:
+    compose = load_compose()
+    services = compose["services"]
+    gateway_ip = services["nginx"]["networks"]["default"]["ipv4_address"]
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert gateway_ip == "${SHOP_GATEWAY_ADDRESS:-172.30.0.10}"
+    assert subnet == "${SHOP_SUBNET:-172.30.0.0/24}"
+    for name in app_services():
+        assert services[name]["environment"]["FORWARDED_ALLOW_IPS"] == gateway_ip, name
+    dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+    # uvicorn reads FORWARDED_ALLOW_IPS itself; the image trusts only loopback by default.
+    assert "--forwarded-allow-ips" not in dockerfile
+    assert "FORWARDED_ALLOW_IPS=127.0.0.1" in dockerfile
+    command = registry_stack_command()
+    assert command[command.index("--forwarded-allow-ips") + 1] == "127.0.0.1"
+
+
+def registry_stack_command() -> list[str]:
+    from tests.conftest import stack_script
+
+    command: list[str] = stack_script.uvicorn_command("users.main:create_app", 8100)
+    return command
+
+
+def interpolate(value: str, secrets: str) -> str:
+    """What compose makes of a value with nothing set but the required variables."""
+
+    def one(match: re.Match[str]) -> str:
+        name, operator, rest = re.fullmatch(r"(\w+)(:[-?]|)(.*)", match.group(1)).groups()
+        if operator == ":?":
+            return secrets or f"s3cret-{name.lower()}"
+        return rest if operator == ":-" else ""
+
+    return re.sub(r"\$\{([^}]*)\}", one, value)
+
+
+@pytest.mark.parametrize("secrets", ["", "changethis"], ids=["real", "default"])
+def test_compose_apps_run_in_production_and_refuse_default_secrets(
+    monkeypatch: pytest.MonkeyPatch, secrets: str
+) -> None:
+    services = load_compose()["services"]
+    checked = 0
+    for name, service in app_services().items():
+        if not service.has_migrations:
+            continue  # the gateway holds no secret
+        for variable, value in services[name]["environment"].items():
+            monkeypatch.setenv(variable, interpolate(str(value), secrets))
+        module = importlib.import_module(f"{service.package}.settings")
+        settings_class = next(
+            v
+            for v in vars(module).values()
+            if isinstance(v, type)
+            and issubclass(v, BaseSettings)
+            and v.model_config.get("env_prefix") == service.env_prefix
+        )
+        if secrets:
+            with pytest.raises(ValueError, match="default secret"):
+                settings_class()
+        else:
+            assert settings_class().environment == "production"
+        checked += 1
+    assert checked == 4

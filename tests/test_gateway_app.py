@@ -86,7 +86,14 @@ async def test_unreachable_service_makes_health_503_and_docs_still_served() -> N
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
             health = await client.get("/health")
             assert health.status_code == 503
-            gone = health.json()["services"]["gone"]
+            assert health.json()["services"]["gone"] == {
+                "status": "unavailable",
+                "replicas": 1,
+                "ready": 0,
+            }
+            detail = await client.get("/health/replicas")
+            assert detail.status_code == 503
+            gone = detail.json()["services"]["gone"]
             assert gone["replicas"][0]["status"] == "unreachable"
             document = await client.get("/openapi.json")
             assert document.status_code == 200
@@ -95,3 +102,23 @@ async def test_unreachable_service_makes_health_503_and_docs_still_served() -> N
             asset = await client.get("/docs/assets/swagger-init.js")
             assert asset.status_code == 200
             assert "SwaggerUIBundle" in asset.text
+
+
+async def test_public_health_is_a_cached_summary_naming_no_replica() -> None:
+    till = {"paths": [], "ready": True}
+    upstreams = upstreams_for({"till": till})
+    upstreams.summary_seconds = 3600
+    ok, body = await upstreams.summary()
+    assert ok
+    assert body == {
+        "status": "ready",
+        "services": {"till": {"status": "ready", "replicas": 1, "ready": 1}},
+    }
+    till["ready"] = False
+    # Within the period the summary is reused: no new round of checks.
+    assert await upstreams.summary() == (True, body)
+    upstreams.summary_seconds = 0
+    ok, body = await upstreams.summary()
+    assert not ok
+    assert body["services"]["till"] == {"status": "unavailable", "replicas": 1, "ready": 0}
+    await upstreams.client.aclose()

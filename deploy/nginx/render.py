@@ -82,6 +82,13 @@ class Options:
     cors_origins: Sequence[str] = ()
     # Set (Docker's 127.0.0.11) to re-resolve upstream host names: needs nginx >= 1.27.3.
     resolver: str | None = None
+    # The public host names; any other Host gets a 421 (loopback is always served, for
+    # health checks).
+    server_names: Sequence[str] = ()
+    # Proxies (addresses or CIDRs) in front of nginx whose X-Forwarded-For is believed.
+    trusted_proxies: Sequence[str] = ()
+    # Concurrent long polls (requests with `wait`) per client address.
+    long_poll_connections: int = 10
 
 
 def upstream_block(name: str, servers: Sequence[str], *, resolve: bool) -> str:
@@ -175,8 +182,15 @@ def render(
         if options.resolver
         else ""
     )
+    names = [*dict.fromkeys([*options.server_names, "localhost", "127.0.0.1"])]
+    real_ip = "".join(f"    set_real_ip_from {proxy};\n" for proxy in options.trusted_proxies)
+    if real_ip:
+        real_ip += "    real_ip_header X-Forwarded-For;\n    real_ip_recursive on;\n"
     values = {
         "conf_dir": str(out),
+        "server_names": " ".join(names),
+        "real_ip": real_ip,
+        "long_poll_connections": str(options.long_poll_connections),
         "run_dir": str(run_dir),
         "listen": options.listen,
         "access_log": access_log(options),
@@ -231,6 +245,13 @@ def main() -> None:
     parser.add_argument(
         "--cors-origin", action="append", default=[], help="an SPA origin allowed by CORS"
     )
+    parser.add_argument(
+        "--server-name", action="append", default=[], help="a public host name (comma lists)"
+    )
+    parser.add_argument(
+        "--trusted-proxy", action="append", default=[], help="address/CIDR of a proxy in front"
+    )
+    parser.add_argument("--long-poll-connections", type=int, default=10)
     args = parser.parse_args()
     services = registry.load(args.registry)
     upstreams: dict[str, list[str]] = {}
@@ -254,6 +275,9 @@ def main() -> None:
             limits=Limits(args.auth_rate, args.auth_burst, args.api_rate, args.api_burst),
             cors_origins=[o for value in args.cors_origin for o in value.split(",") if o],
             resolver=resolver,
+            server_names=[n for value in args.server_name for n in value.replace(",", " ").split()],
+            trusted_proxies=[p for value in args.trusted_proxy for p in value.split(",") if p],
+            long_poll_connections=args.long_poll_connections,
         ),
     )
     print(path)

@@ -49,6 +49,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 client=client,
                 refresh_seconds=settings.openapi_refresh_seconds,
                 description=DESCRIPTION,
+                summary_seconds=settings.health_cache_seconds,
             )
             yield
 
@@ -74,6 +75,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @app.get("/health", include_in_schema=False)
     async def health(request: Request) -> JSONResponse:
+        # Public (nginx routes it): a cached summary that names no replica.
+        ok, body = await request.app.state.upstreams.summary()
+        return JSONResponse(
+            body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"}
+        )
+
+    @app.get("/health/replicas", include_in_schema=False)
+    async def replica_health(request: Request) -> JSONResponse:
+        # Every replica's address and checks, on the gateway's own port only: nginx
+        # answers 404 for /health/... (routes.conf).
         ok, body = await request.app.state.upstreams.health()
         return JSONResponse(
             body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"}

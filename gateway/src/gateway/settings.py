@@ -32,6 +32,8 @@ class GatewaySettings(BaseSettings):
     # document changed, the ETag changes with it).
     openapi_refresh_seconds: float = 10.0
     upstream_timeout_seconds: float = 2.0
+    # GET /health answers from a summary at most this old.
+    health_cache_seconds: float = 2.0
     log_level: str = "INFO"
     log_json: bool = True
     # Per-request access lines: `stdout`, `off`, or a file (shared.logs).

@@ -55,8 +55,13 @@ class Upstreams:
     refresh_seconds: float = 10.0
     description: str = ""
     _merged: MergedDocument | None = None
+    # The public summary is reused this long: a flood of GET /health costs one round of
+    # readiness checks per period, not one per request and replica.
+    summary_seconds: float = 2.0
     _documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _summary: tuple[float, bool, dict[str, Any]] | None = None
+    _summary_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def _fetch_document(self, upstream: Upstream) -> dict[str, Any] | None:
         for base in upstream.urls:
@@ -146,3 +151,23 @@ class Upstreams:
         services = dict(await asyncio.gather(*(one(u) for u in self.services)))
         ok = all(s["status"] != "unavailable" for s in services.values())
         return ok, {"status": "ready" if ok else "unavailable", "services": services}
+
+    async def summary(self) -> tuple[bool, dict[str, Any]]:
+        """The public view of `health()`: status and replica counts per service, no
+        addresses or check details, computed at most once per `summary_seconds`."""
+        async with self._summary_lock:
+            now = time.monotonic()
+            if self._summary is not None and now - self._summary[0] < self.summary_seconds:
+                return self._summary[1], self._summary[2]
+            ok, detail = await self.health()
+            services = {
+                name: {
+                    "status": service["status"],
+                    "replicas": len(service["replicas"]),
+                    "ready": sum(r["status"] == "ready" for r in service["replicas"]),
+                }
+                for name, service in detail["services"].items()
+            }
+            body = {"status": detail["status"], "services": services}
+            self._summary = (now, ok, body)
+            return ok, body

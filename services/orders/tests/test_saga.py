@@ -216,7 +216,7 @@ async def test_long_poll_answers_when_the_order_leaves_pending(
     place_order: Callable[..., Awaitable[dict[str, Any]]],
 ) -> None:
     order = await place_order(alice)
-    url = f"/api/orders/{order['id']}/?changed_from=pending&wait=30"
+    url = f"/api/orders/{order['id']}/?changed_from=pending&wait=25"
     poll = asyncio.create_task(client.get(url, headers=alice))
     reserved = envelope(
         "catalog.StockReserved", {"order_id": order["id"]}, aggregate_id=order["id"]
@@ -236,7 +236,7 @@ async def test_long_poll_gives_the_current_state_when_time_runs_out(
         f"/api/orders/{order['id']}/?changed_from=pending&wait=0.2", headers=alice
     )
     assert response.json()["status"] == "pending"
-    done = await client.get(f"/api/orders/{order['id']}/?changed_from=draft&wait=30", headers=alice)
+    done = await client.get(f"/api/orders/{order['id']}/?changed_from=draft&wait=25", headers=alice)
     assert done.json()["status"] == "pending"  # not in `draft`: answered at once
     bad = await client.get(
         f"/api/orders/{order['id']}/?changed_from=pending&wait=31", headers=alice

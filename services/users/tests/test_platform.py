@@ -94,3 +94,13 @@ def test_production_refuses_default_secrets(monkeypatch: pytest.MonkeyPatch) -> 
         UsersSettings()
     monkeypatch.setenv("USERS_DATABASE_URL", "postgresql+asyncpg://u:s3cret@db/shop")
     assert UsersSettings().environment == "production"
+
+
+async def test_a_method_a_path_lacks_is_405_naming_every_method_it_has(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    # GET and PATCH /api/users/me/ are two routes; Starlette's own Allow names only one.
+    response = await client.delete("/api/users/me/", headers=alice)
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["allow"] == "GET, PATCH"

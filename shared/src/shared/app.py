@@ -22,6 +22,7 @@ from shared.logs import AccessLogMiddleware, configure_logging
 from shared.metrics import install_metrics
 from shared.middleware import (
     BodySizeLimitMiddleware,
+    NoStoreMiddleware,
     ServedByMiddleware,
     TrailingSlashMiddleware,
 )
@@ -90,6 +91,7 @@ def create_service_app(
     jwks_client: httpx.AsyncClient | None = None,
     events: Sequence[EventCatalog] = (),
     inner_middleware: Sequence[Middleware] = (),
+    no_store_prefixes: Sequence[str] = (),
 ) -> FastAPI:
     """A service app: engine, Redis and token verifier on `app.state`, owned by the lifespan.
 
@@ -100,6 +102,7 @@ def create_service_app(
     its OpenAPI document as `x-events`, which the gateway lists for integrators.
     `inner_middleware` runs inside every common layer (request id, access log, metrics),
     just before the routing: fast paths that answer some requests without it.
+    Answers under `no_store_prefixes` (and to any request with credentials) are no-store.
     """
 
     @asynccontextmanager
@@ -157,6 +160,7 @@ def create_service_app(
 
     # Added innermost first: the request id wraps everything, so every log line has it.
     app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(NoStoreMiddleware, prefixes=no_store_prefixes)
     if settings.replica_name:
         app.add_middleware(ServedByMiddleware, name=settings.replica_name)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -173,7 +174,31 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
     slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
-    return problem_response(request, exc.status_code, slug=slug, detail=detail, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return problem_response(request, exc.status_code, slug=slug, detail=detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path: Starlette's own 405 names only the
+    first route that matched the path, and FastAPI makes one route per method."""
+    methods: set[str] = set()
+    for route in _flat(request.app.router.routes):
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    # HEAD rides along with GET; the document lists the methods a route declares.
+    return sorted(methods - {"HEAD"})
+
+
+def _flat(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
+    # FastAPI keeps an included router whole (its `original_router`) in the app's routes.
+    out: list[BaseRoute] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        out += _flat(inner.routes) if inner is not None else [route]
+    return out
 
 
 # Text PostgreSQL cannot store (a NUL character, an unencodable byte sequence) is the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from http import HTTPStatus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -121,3 +122,33 @@ class TrailingSlashMiddleware:
         if scope["type"] == "http" and path.startswith(self.prefix) and not path.endswith("/"):
             scope = {**scope, "path": path + "/", "raw_path": None}
         await self.app(scope, receive, send)
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every answer to a request with credentials, and on
+    every answer under `prefixes` (token endpoints, RFC 6749 5.1): what is private to one
+    user is never kept by a browser or a shared cache, whatever the route set."""
+
+    NO_STORE = (b"cache-control", b"no-store")
+
+    def __init__(self, app: ASGIApp, *, prefixes: Sequence[str] = ()) -> None:
+        self.app = app
+        self.prefixes = tuple(prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._private(scope):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k != b"cache-control"]
+                message["headers"] = [*kept, self.NO_STORE]
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
+
+    def _private(self, scope: Scope) -> bool:
+        if self.prefixes and str(scope.get("path", "")).startswith(self.prefixes):
+            return True
+        return any(name in (b"authorization", b"cookie") for name, _ in scope["headers"])

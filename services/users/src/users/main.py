@@ -55,4 +55,6 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
         routers=[auth.router, users.router, jwks.router],
         token_verifier=verifier,
         lifespan=lifespan,
+        # Login, refresh and registration answers carry tokens or the account.
+        no_store_prefixes=("/api/auth/",),
     )

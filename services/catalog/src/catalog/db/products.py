@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Float, Row, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -62,7 +62,8 @@ def list_query(f: ProductFilter) -> ListQuery:
         stmt = stmt.where(Product.search_vector.op("@@")(query))
         if f.ordering is None:
             # Most relevant first; the id breaks ties so pages never overlap.
-            rank = func.ts_rank_cd(Product.search_vector, query).label("rank")
+            # REAL in PostgreSQL; typed so that a cursor's rank is checked as a float.
+            rank = func.ts_rank_cd(Product.search_vector, query, type_=Float).label("rank")
             return ListQuery(
                 stmt=stmt.add_columns(rank),
                 key_columns=[rank, Product.id],

@@ -25,7 +25,7 @@ from shared.pagination import (
     Page,
     PageParams,
     decode_cursor,
-    encode_cursor,
+    page_link,
     page_params,
 )
 
@@ -165,16 +165,10 @@ async def list_history(
             next_cursor = Cursor((rows[-1].placed_at, rows[-1].order_id), "next")
         if (result.has_more and backwards) or (cursor is not None and not backwards):
             previous_cursor = Cursor((rows[0].placed_at, rows[0].order_id), "prev")
-
-    def link(c: Cursor | None) -> str | None:
-        if c is None:
-            return None
-        return str(request.url.include_query_params(cursor=encode_cursor(c)))
-
     return Page(
         results=[HistoryOrderOut.of(o) for o in rows],
-        next=link(next_cursor),
-        previous=link(previous_cursor),
+        next=page_link(request, next_cursor),
+        previous=page_link(request, previous_cursor),
     )
 
 

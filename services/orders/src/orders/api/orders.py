@@ -25,6 +25,9 @@ from shared.errors import problem_responses
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
+# The long poll answers within this; nginx's proxy_read_timeout (30 s) must stay above it
+# with a margin, or a poll that runs its full course ends as a 504 at the gateway.
+MAX_WAIT_SECONDS = 25
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -103,7 +106,9 @@ async def get_order(
         OrderStatus | None,
         Query(description="Long polling: answer once the order is no longer in this status..."),
     ] = None,
-    wait: Annotated[float, Query(ge=0, le=30, description="...or after this many seconds.")] = 0,
+    wait: Annotated[
+        float, Query(ge=0, le=MAX_WAIT_SECONDS, description="...or after this many seconds.")
+    ] = 0,
 ) -> OrderOut:
     """One order with its lines.
 

@@ -1,0 +1,92 @@
+"""schemathesis over the merged OpenAPI document, through nginx, as an anonymous client,
+a customer and staff, with every check: no server error and no answer that breaks the
+document, on any operation (a new endpoint is swept without a test of its own).
+
+`make test` runs a few examples per operation (SHOP_FUZZ_EXAMPLES, default 3; the
+examples and fuzzing phases); `make fuzz` runs every phase with many more, and every
+check. `make test` leaves out three checks (SHOP_FUZZ_EXCLUDE_CHECKS) whose findings
+are not defects of the answers but of what the document states, and are being fixed
+with the document's statements (docs/security.md, section 4):
+
+- positive_data_acceptance: a schema-valid cursor is not a cursor we issued (any opaque
+  token fails it by design); passwords, decimal bounds and "card requires `card`" are
+  not stated in the document yet; `213.0` is a JSON Schema integer the strict models
+  refuse;
+- status_code_conformance: a body that is not JSON is a 400 the document does not list
+  yet;
+- negative_data_rejection: lenient coercions (`false` as 0) still accepted.
+
+Server errors (not_a_server_error), answers outside their schema
+(response_schema_conformance), content types and headers are checked in both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from shared.testing import bearer
+from tests.conftest import Stack
+
+EXAMPLES = int(os.environ.get("SHOP_FUZZ_EXAMPLES", "3"))
+PHASES = os.environ.get("SHOP_FUZZ_PHASES", "examples,fuzzing")
+SEED = os.environ.get("SHOP_FUZZ_SEED", "20261201")
+EXCLUDE_CHECKS = os.environ.get(
+    "SHOP_FUZZ_EXCLUDE_CHECKS",
+    "positive_data_acceptance,status_code_conformance,negative_data_rejection",
+)
+# Users the sweep acts as: ids no other test uses, so what it writes touches no one's data.
+CUSTOMER_ID, STAFF_ID = 910_001, 910_002
+
+pytestmark = pytest.mark.sweep
+
+
+def schemathesis() -> str:
+    path = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
+    if not Path(path).exists():
+        pytest.fail("schemathesis is missing: `uv sync` installs it (root dev group)")
+    return path
+
+
+@pytest.mark.parametrize("who", ["anonymous", "customer", "staff"])
+def test_every_operation_answers_within_its_document(
+    stack: Stack, mint_token: Callable[..., str], who: str, tmp_path: Path
+) -> None:
+    headers = {
+        "anonymous": {},
+        "customer": bearer(mint_token(CUSTOMER_ID)),
+        "staff": bearer(mint_token(STAFF_ID, staff=True)),
+    }[who]
+    command = [
+        schemathesis(),
+        "run",
+        f"{stack.url}/openapi.json",
+        "--checks",
+        "all",
+        *(["--exclude-checks", EXCLUDE_CHECKS] if EXCLUDE_CHECKS else []),
+        "--max-examples",
+        str(EXAMPLES),
+        "--phases",
+        PHASES,
+        "--seed",
+        SEED,
+        "--workers",
+        "2",
+        "--request-timeout",
+        "30",
+        "--suppress-health-check",
+        "all",
+        "--no-color",
+        *(arg for name, value in headers.items() for arg in ("--header", f"{name}: {value}")),
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False
+    )
+    report = result.stdout[-20000:] + result.stderr[-5000:]
+    assert result.returncode == 0, report
