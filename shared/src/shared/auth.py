@@ -17,6 +17,8 @@ from jose import JWTError, jwt
 from shared.errors import Forbidden, Unauthorized
 
 ALGORITHM = "RS256"
+# RFC 9068's type of JWT access tokens; any other JWT signed with our keys is refused.
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,8 @@ class Principal:
 
     id: int
     is_staff: bool
+    # The token's `iat` (seconds, with a fraction): revocations refuse tokens issued before.
+    issued_at: float = 0.0
 
 
 class KeySource(Protocol):
@@ -108,6 +112,8 @@ class TokenVerifier:
         kid = header.get("kid")
         if header.get("alg") != ALGORITHM or not isinstance(kid, str):
             raise Unauthorized("The access token is not signed the way we sign them.")
+        if header.get("typ") != ACCESS_TOKEN_TYPE:
+            raise Unauthorized("This is not an access token.")
         key = await self.keys.get(kid)
         if key is None:
             raise Unauthorized("The access token is signed with an unknown key.")
@@ -118,9 +124,20 @@ class TokenVerifier:
                 algorithms=[ALGORITHM],
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require_exp": True, "require_sub": True, "require_iat": True},
+                # python-jose skips the audience and issuer checks when the claim is absent.
+                options={
+                    "require_aud": True,
+                    "require_iss": True,
+                    "require_exp": True,
+                    "require_sub": True,
+                    "require_iat": True,
+                },
             )
-            return Principal(id=int(claims["sub"]), is_staff=bool(claims.get("staff", False)))
+            return Principal(
+                id=int(claims["sub"]),
+                is_staff=bool(claims.get("staff", False)),
+                issued_at=float(claims["iat"]),
+            )
         except (JWTError, ValueError, TypeError) as exc:
             raise Unauthorized("The access token is invalid or expired.") from exc
 

@@ -21,6 +21,8 @@ class UsersSettings(ServiceSettings):
     jwt_previous_public_key_files: list[Path] = Field(default_factory=list)
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # A login's absolute lifetime: rotating its refresh tokens never extends it past this.
+    refresh_family_max_age_seconds: int = 90 * 24 * 3600
     bcrypt_rounds: int = 12
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 50

@@ -18,10 +18,15 @@ async def add(
     family_id: uuid.UUID,
     user_id: int,
     expires_at: datetime,
+    family_expires_at: datetime,
 ) -> None:
     session.add(
         RefreshToken(
-            token_hash=token_hash, family_id=family_id, user_id=user_id, expires_at=expires_at
+            token_hash=token_hash,
+            family_id=family_id,
+            user_id=user_id,
+            expires_at=min(expires_at, family_expires_at),
+            family_expires_at=family_expires_at,
         )
     )
     await session.flush()

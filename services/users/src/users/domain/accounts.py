@@ -136,7 +136,13 @@ async def update_profile(
 
 
 async def _issue_pair(
-    session: AsyncSession, ctx: AuthContext, user: User, *, family_id: uuid.UUID, now: datetime
+    session: AsyncSession,
+    ctx: AuthContext,
+    user: User,
+    *,
+    family_id: uuid.UUID,
+    family_expires_at: datetime,
+    now: datetime,
 ) -> TokenPair:
     refresh = new_refresh_token()
     await refresh_tokens.add(
@@ -145,6 +151,7 @@ async def _issue_pair(
         family_id=family_id,
         user_id=user.id,
         expires_at=now + timedelta(seconds=ctx.settings.refresh_token_ttl_seconds),
+        family_expires_at=family_expires_at,
     )
     access = issue_access_token(
         user_id=user.id,
@@ -177,14 +184,22 @@ async def login(
     if new_hash:
         user.password_hash = new_hash
     await ctx.failures.clear_account(email=email)
-    return await _issue_pair(session, ctx, user, family_id=uuid.uuid4(), now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    max_age = timedelta(seconds=ctx.settings.refresh_family_max_age_seconds)
+    return await _issue_pair(
+        session, ctx, user, family_id=uuid.uuid4(), family_expires_at=now + max_age, now=now
+    )
 
 
 async def refresh(session: AsyncSession, ctx: AuthContext, *, token: str) -> TokenPair:
     """Rotate: the presented token is spent and a new pair of the same family issued."""
     now = datetime.now(UTC)
     row = await refresh_tokens.get_for_update(session, hash_refresh_token(token))
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
+    if (
+        row is None
+        or row.revoked_at is not None
+        or min(row.expires_at, row.family_expires_at) <= now
+    ):
         raise Unauthorized("The refresh token is invalid, expired or revoked.")
     if row.rotated_at is not None:
         await refresh_tokens.revoke_family(session, row.family_id, now=now)
@@ -193,7 +208,14 @@ async def refresh(session: AsyncSession, ctx: AuthContext, *, token: str) -> Tok
     if user is None or not user.is_active:
         raise Unauthorized("The refresh token is invalid, expired or revoked.")
     row.rotated_at = now
-    return await _issue_pair(session, ctx, user, family_id=row.family_id, now=now)
+    return await _issue_pair(
+        session,
+        ctx,
+        user,
+        family_id=row.family_id,
+        family_expires_at=row.family_expires_at,
+        now=now,
+    )
 
 
 async def logout(session: AsyncSession, *, token: str) -> None:
