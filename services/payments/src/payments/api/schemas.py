@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from payments.api.deps import MAX_ID
 from payments.domain.cards import (
+    card_brand,
     card_is_expired,
     card_number_is_valid,
     iban_problem,
@@ -47,6 +48,16 @@ class CardIn(BaseModel):
     exp_year: int = Field(ge=2000, le=2100, description="Four digits; not in the past.")
     cvc: str = Field(pattern=r"^\d{3,4}$", description="3 or 4 digits.")
     holder_name: HolderName | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """What tells this card apart for idempotency, without the number or the CVC."""
+        return {
+            "brand": card_brand(self.number),
+            "last4": self.number[-4:],
+            "exp_month": self.exp_month,
+            "exp_year": self.exp_year,
+            "holder_name": self.holder_name,
+        }
 
     @field_validator("number")
     @classmethod
@@ -116,6 +127,12 @@ class PaymentIn(BaseModel):
         if not wanted and value is not None:
             raise PydanticCustomError("extra_forbidden", f"Not allowed with method {method}.")
         return value
+
+    def identity(self) -> dict[str, Any]:
+        """The request as its idempotency fingerprint sees it: the card by `identity()`."""
+        fields = self.model_dump(mode="json", exclude={"card"})
+        fields["card"] = self.card.identity() if self.card is not None else None
+        return fields
 
     def details(self) -> PaymentDetails:
         if self.card is not None:
