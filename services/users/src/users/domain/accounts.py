@@ -171,7 +171,8 @@ async def login(
     session: AsyncSession, ctx: AuthContext, *, email: str, password: str, address: str
 ) -> TokenPair:
     """A new token pair (a new token family), or 401 that looks the same whether or not
-    the email exists, or 429 once an account or address has failed too often."""
+    the email exists, or 429 while this address must wait (see users.db.login_failures);
+    a 429 checks no password, so it tells nothing about it."""
     email = normalize_email(email)
     wait = await ctx.failures.seconds_locked(email=email, address=address)
     if wait:
@@ -183,7 +184,7 @@ async def login(
         raise Unauthorized(INVALID_CREDENTIALS)
     if new_hash:
         user.password_hash = new_hash
-    await ctx.failures.clear_account(email=email)
+    await ctx.failures.record_success(email=email, address=address)
     now = datetime.now(UTC)
     max_age = timedelta(seconds=ctx.settings.refresh_family_max_age_seconds)
     return await _issue_pair(
