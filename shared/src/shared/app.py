@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from shared.auth import JwksKeySource, TokenVerifier
+from shared.auth import JwksKeySource, Revocations, TokenVerifier
 from shared.db import autocommit, create_engine, create_sessionmaker
 from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from shared.events.envelope import EventCatalog, export_json_schemas
@@ -107,6 +107,9 @@ def create_service_app(
         app.state.read_engine = autocommit(app.state.engine)
         app.state.read_sessionmaker = create_sessionmaker(app.state.read_engine)
         app.state.redis = create_redis(settings)
+        app.state.revocations = Revocations(
+            app.state.redis, cache_seconds=settings.auth_revocation_cache_seconds
+        )
         jwks: JwksKeySource | None = None
         if token_verifier is not None:
             app.state.token_verifier = token_verifier(app)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,8 +14,12 @@ import httpx
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jose import JWTError, jwt
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from shared.errors import Forbidden, Unauthorized
+
+log = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
 # RFC 9068's type of JWT access tokens; any other JWT signed with our keys is refused.
@@ -142,6 +147,52 @@ class TokenVerifier:
             raise Unauthorized("The access token is invalid or expired.") from exc
 
 
+class Revocations:
+    """Per-user "not before" times in Redis: tokens issued before are refused everywhere.
+
+    The users service writes one when it deactivates a user or changes their staff flag
+    (`revoke`); every service reads it on each authenticated request (`check`), through
+    an in-process cache of `cache_seconds`, so a revocation takes effect within that
+    time. A record lives as long as an access token can, then expires by itself. If
+    Redis cannot be read, the last known value is used (or none): an outage of the cache
+    must not log everyone out; that trade-off is in docs/security.md.
+    """
+
+    PREFIX = "auth:not-before:"
+
+    def __init__(self, redis: Redis, *, cache_seconds: float = 1.0, max_entries: int = 50_000):
+        self.redis = redis
+        self.cache_seconds = cache_seconds
+        self.max_entries = max_entries
+        self._cache: dict[int, tuple[float, float | None]] = {}
+
+    async def revoke(self, user_id: int, *, at: float, ttl_seconds: int) -> None:
+        await self.redis.set(f"{self.PREFIX}{user_id}", repr(at), ex=max(1, ttl_seconds))
+        self._cache[user_id] = (time.monotonic(), at)  # this process knows at once
+
+    async def not_before(self, user_id: int) -> float | None:
+        now = time.monotonic()
+        cached = self._cache.get(user_id)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        try:
+            raw = await self.redis.get(f"{self.PREFIX}{user_id}")
+        except RedisError:
+            log.warning("token revocations unreadable; using the last known", exc_info=True)
+            return cached[1] if cached else None
+        value = float(raw) if raw is not None else None
+        if len(self._cache) >= self.max_entries:
+            self._cache.clear()  # bounded: many distinct users only cost re-reads
+        self._cache[user_id] = (now, value)
+        return value
+
+    async def check(self, principal: Principal) -> None:
+        """401 if the principal's token was issued before their revocation."""
+        not_before = await self.not_before(principal.id)
+        if not_before is not None and principal.issued_at < not_before:
+            raise Unauthorized("The access token was revoked; log in again.")
+
+
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login/")
 
 
@@ -152,7 +203,10 @@ async def _current_user(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Authentication required: send `Authorization: Bearer <access>`.")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return await verifier.verify(credentials.credentials)
+    principal = await verifier.verify(credentials.credentials)
+    revocations: Revocations = request.app.state.revocations
+    await revocations.check(principal)
+    return principal
 
 
 async def _staff_user(user: Annotated[Principal, Depends(_current_user)]) -> Principal:

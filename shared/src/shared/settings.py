@@ -37,6 +37,9 @@ class ServiceSettings(BaseSettings):
     jwks_url: str = "http://127.0.0.1:8100/.well-known/jwks.json"
     jwt_issuer: str = "highload-shop-users"
     jwt_audience: str = "highload-shop"
+    # How long a service trusts its copy of a user's token revocation (shared.auth): a
+    # deactivated or demoted user's tokens stop working everywhere within this time.
+    auth_revocation_cache_seconds: float = 1.0
     max_body_bytes: int = 1024 * 1024
     # Names the replica in the `X-Served-By` response header when set.
     replica_name: str = ""

@@ -42,6 +42,26 @@ class ProfilePatch(BaseModel):
         return self
 
 
+class UserStatusPatch(BaseModel):
+    """What staff change of an account: active or not, staff or not."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    is_active: bool | None = Field(
+        default=None, description="false deactivates: every token of the user stops working."
+    )
+    is_staff: bool | None = Field(
+        default=None, description="Tokens issued before a change stop working."
+    )
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> UserStatusPatch:
+        nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} may be left out but not null")
+        return self
+
+
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

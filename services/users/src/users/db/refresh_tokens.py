@@ -45,3 +45,12 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID, *, now: dat
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+
+
+async def revoke_user(session: AsyncSession, user_id: int, *, now: datetime) -> None:
+    """End every login of a user (deactivation)."""
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.auth import Revocations
 from shared.db import flush_unique
 from shared.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from users.db import refresh_tokens, users
@@ -19,7 +20,7 @@ from users.db.login_failures import LoginFailures
 from users.db.tables import User, outbox
 from users.domain.passwords import PasswordHasher, check_password_policy
 from users.domain.tokens import hash_refresh_token, issue_access_token, new_refresh_token
-from users.events.published import UserRegistered, UserUpdated
+from users.events.published import UserDeactivated, UserRegistered, UserUpdated
 from users.keys import SigningKeys
 from users.settings import UsersSettings
 
@@ -132,6 +133,51 @@ async def update_profile(
         setattr(user, name, value)
     await flush_unique(session, taken)
     await outbox.publish(session, UserUpdated(**_state(user)), aggregate_id=user.id)
+    return user
+
+
+async def change_status(
+    session: AsyncSession,
+    ctx: AuthContext,
+    revocations: Revocations,
+    user_id: int,
+    *,
+    actor_id: int,
+    is_active: bool | None = None,
+    is_staff: bool | None = None,
+) -> User:
+    """Staff deactivate, reactivate, promote or demote an account.
+
+    Deactivation ends every login (refresh tokens) and publishes UserDeactivated; the
+    other changes publish UserUpdated. Deactivation and any change of the staff flag also
+    write a revocation that every service checks (shared.auth.Revocations), so tokens
+    issued before stop working within seconds instead of at their expiry. It is written
+    before the commit: if the commit then fails, the user merely logs in again.
+    """
+    if user_id == actor_id:
+        raise Conflict("Staff cannot deactivate or demote their own account.")
+    user = await users.get_by_id(session, user_id, for_update=True)
+    if user is None:
+        raise NotFound("No such user.")
+    deactivated = is_active is False and user.is_active
+    role_changed = is_staff is not None and is_staff != user.is_staff
+    reactivated = is_active is True and not user.is_active
+    if not (deactivated or role_changed or reactivated):
+        return user
+    now = datetime.now(UTC)
+    if is_active is not None:
+        user.is_active = is_active
+    if is_staff is not None:
+        user.is_staff = is_staff
+    await session.flush()
+    if deactivated:
+        await refresh_tokens.revoke_user(session, user.id, now=now)
+    if deactivated or role_changed:
+        await revocations.revoke(
+            user.id, at=now.timestamp(), ttl_seconds=ctx.settings.access_token_ttl_seconds + 60
+        )
+    event = UserDeactivated if deactivated else UserUpdated
+    await outbox.publish(session, event(**_state(user)), aggregate_id=user.id)
     return user
 
 
