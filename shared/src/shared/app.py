@@ -12,9 +12,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from shared.auth import JwksKeySource, Revocations, TokenVerifier
-from shared.db import autocommit, create_engine, create_sessionmaker
-from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
+from shared.auth import JwksKeySource, Revocations, TokenVerifier, authenticate_before_body
+from shared.db import autocommit, create_engine, create_public_engine, create_sessionmaker
+from shared.errors import (
+    BAD_REQUEST_SLUG,
+    PROBLEM_MEDIA_TYPE,
+    Problem,
+    install_error_handlers,
+)
 from shared.events.envelope import EventCatalog, export_json_schemas
 from shared.health import router as health_router
 from shared.logs import AccessLogMiddleware, configure_logging
@@ -59,8 +64,17 @@ def _problem_openapi(
         components["Problem"] = problem
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
+        problem_ref = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
         for path in schema.get("paths", {}).values():
             for operation in path.values():
+                if "requestBody" in operation or "400" in operation.get("responses", {}):
+                    # One 400 problem type everywhere, checked after authentication.
+                    operation.setdefault("responses", {})["400"] = {
+                        "description": f"Malformed request, such as a body that is not JSON:"
+                        f" always of type `/problems/{BAD_REQUEST_SLUG}`. Authentication is"
+                        " checked first (401/403 before 400).",
+                        "content": problem_ref,
+                    }
                 if "422" in operation.get("responses", {}):
                     operation["responses"]["422"] = {
                         "description": "Validation error",
@@ -88,6 +102,7 @@ def create_service_app(
     lifespan: ServiceLifespan | None = None,
     jwks_client: httpx.AsyncClient | None = None,
     events: Sequence[EventCatalog] = (),
+    public_reads: bool = False,
 ) -> FastAPI:
     """A service app: engine, Redis and token verifier on `app.state`, owned by the lifespan.
 
@@ -96,16 +111,23 @@ def create_service_app(
     `jwks_client` when given (tests pass one bound to an in-process users app).
     `events` are the catalogs of events the service publishes; their JSON Schemas go into
     its OpenAPI document as `x-events`, which the gateway lists for integrators.
+    `public_reads` adds the small separate pool of `shared.db.public_read_session`.
     """
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service=name, level=settings.log_level, json=settings.log_json)
         app.state.settings = settings
-        app.state.engine = create_engine(settings, application_name=name)
+        app.state.engine = create_engine(
+            settings, application_name=name, statement_timeout_ms=settings.db_statement_timeout_ms
+        )
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.read_engine = autocommit(app.state.engine)
         app.state.read_sessionmaker = create_sessionmaker(app.state.read_engine)
+        public_engine = None
+        if public_reads:
+            public_engine = create_public_engine(settings, application_name=name)
+            app.state.public_sessionmaker = create_sessionmaker(public_engine)
         app.state.redis = create_redis(settings)
         app.state.revocations = Revocations(
             app.state.redis, cache_seconds=settings.auth_revocation_cache_seconds
@@ -131,6 +153,8 @@ def create_service_app(
                 await jwks.aclose()
             await app.state.redis.aclose()
             await app.state.engine.dispose()
+            if public_engine is not None:
+                await public_engine.dispose()
 
     app = FastAPI(
         title=title,
@@ -144,6 +168,7 @@ def create_service_app(
         app.include_router(router)
     app.include_router(health_router)
     install_error_handlers(app)
+    app.state.before_malformed_body = authenticate_before_body
     install_metrics(app)
     app.openapi = _problem_openapi(app, events)  # type: ignore[method-assign]
 

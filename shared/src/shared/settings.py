@@ -30,6 +30,15 @@ class ServiceSettings(BaseSettings):
     # queue for a pooled connection instead. Raise the pool, not the overflow.
     db_pool_size: int = 10
     db_max_overflow: int = 0
+    # Request-path statements are cancelled after this long (503 problem+json, never a
+    # pool held for minutes); workers' engines have none.
+    db_statement_timeout_ms: int = 10_000
+    # Expensive public reads (catalog search) run on a pool of their own, so that they
+    # can never take the connections every other request needs: its size, its shorter
+    # statement timeout, and how long a request waits for one of its connections (503).
+    db_public_pool_size: int = 3
+    db_public_statement_timeout_ms: int = 2_000
+    db_public_pool_timeout_seconds: float = 1.0
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     log_level: str = "INFO"
     log_json: bool = True

@@ -64,4 +64,5 @@ def create_app(
         routers=[categories.router, products.router, reviews.router, reports.router],
         lifespan=lifespan,
         jwks_client=jwks_client,
+        public_reads=True,  # searches run on their own small pool
     )
