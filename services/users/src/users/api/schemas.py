@@ -16,7 +16,13 @@ class RegisterRequest(BaseModel):
     email: EmailStr = Field(max_length=254)
     username: str = Field(min_length=3, max_length=150, pattern=USERNAME_PATTERN)
     # The policy (length, not all digits, not the email/username) is checked in domain/.
-    password: str = Field(max_length=128, json_schema_extra={"format": "password"})
+    password: str = Field(
+        max_length=128,
+        json_schema_extra={"format": "password"},
+        description="At least 8 characters and at most 72 bytes (UTF-8); not all digits;"
+        " not the email address, its local part or the username. A weak one is a 422"
+        " of type `password_too_weak`.",
+    )
     first_name: str = Field(default="", max_length=150)
     last_name: str = Field(default="", max_length=150)
 
