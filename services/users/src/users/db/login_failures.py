@@ -60,7 +60,8 @@ class LoginFailures:
         extra = failures - self.settings.free
         if extra <= 0:
             return 0.0
-        return min(self.settings.base * 2 ** min(extra - 1, 32), self.settings.max_delay)
+        delay: float = self.settings.base * 2.0 ** min(extra - 1, 32)
+        return min(delay, float(self.settings.max_delay))
 
     async def seconds_locked(self, *, email: str, address: str) -> int:
         """0 if a login may be tried now, else how long until it may."""
