@@ -127,7 +127,8 @@ def create_service_app(
         public_engine = None
         if public_reads:
             public_engine = create_public_engine(settings, application_name=name)
-            app.state.public_sessionmaker = create_sessionmaker(public_engine)
+            app.state.public_engine = public_engine
+            app.state.public_sessionmaker = create_sessionmaker(autocommit(public_engine))
         app.state.redis = create_redis(settings)
         app.state.revocations = Revocations(
             app.state.redis, cache_seconds=settings.auth_revocation_cache_seconds

@@ -78,15 +78,14 @@ def create_engine(
 
 
 def create_public_engine(settings: ServiceSettings, *, application_name: str) -> AsyncEngine:
-    """The small, separate autocommit pool of expensive public reads (see settings)."""
-    return autocommit(
-        create_engine(
-            settings,
-            application_name=f"{application_name}-public",
-            pool_size=settings.db_public_pool_size,
-            statement_timeout_ms=settings.db_public_statement_timeout_ms,
-            pool_timeout_seconds=settings.db_public_pool_timeout_seconds,
-        )
+    """The small, separate pool of expensive public reads (see settings); they run on
+    it in autocommit (`autocommit(engine)`), as other one-statement reads do."""
+    return create_engine(
+        settings,
+        application_name=f"{application_name}-public",
+        pool_size=settings.db_public_pool_size,
+        statement_timeout_ms=settings.db_public_statement_timeout_ms,
+        pool_timeout_seconds=settings.db_public_pool_timeout_seconds,
     )
 
 
