@@ -213,7 +213,8 @@ async def test_list_runs_one_statement_per_page_whatever_its_size(
         category = await make_category(f"Size {size}")
         for i in range(size):
             await make_product(f"P{size}-{i}", category_id=category.id)
-        with count_statements(app.state.engine) as counter:
+        # Searches run on the public pool (shared.db.public_read_session).
+        with count_statements(app.state.public_engine) as counter:
             response = await client.get(
                 f"/api/products/?category={category.id}&limit=100&search=p{size}"
             )

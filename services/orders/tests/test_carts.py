@@ -188,7 +188,7 @@ async def test_missing_fields_and_malformed_json(
         headers={**alice, "content-type": "application/json"},
     )
     assert malformed.status_code == 400
-    assert malformed.json()["type"] == "/problems/malformed-json"
+    assert malformed.json()["type"] == "/problems/bad-request"
 
 
 async def test_unknown_or_inactive_product_is_422(

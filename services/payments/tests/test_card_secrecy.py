@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy.engine import make_url
 from payments.provider.simulated import TEST_CARDS
 from payments.worker import Worker
 from shared.dbadmin import admin_url
+from shared.testing import truncate_schema
 
 URL = "/api/payments/"
 OTHER_CARD = "6011000990139424"  # not a test card: the generic success path
@@ -161,3 +163,53 @@ async def test_no_card_secret_is_stored_logged_published_or_answered(
             assert quoted not in text, f"the CVC in the {place}"
         if place != "responses":  # where errors name the field, never its value
             assert "cvc" not in text.lower().replace("incorrect_cvc", ""), f"a CVC in the {place}"
+
+
+# What differs between two runs of the same request anyway: random tokens, ids, times
+# (and pg_dump's per-dump \restrict key).
+_RANDOM = re.compile(
+    r"\b[a-z]+_sim_(?:\w+?_)?[0-9a-f]{24}\b|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|\\(?:un)?restrict \w+|\d{4}-\d\d-\d\d[ T][\d:.]+(?:[+-]\d\d(?::?\d\d)?|Z)?"
+)
+
+
+async def test_no_stored_column_depends_on_the_cvc(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    alice: Headers,
+    make_order: MakeOrder,
+    worker: Worker,
+    test_database: str,
+) -> None:
+    """PCI DSS 3.3.1: the same payment with two CVCs leaves byte-identical data (random
+    tokens, ids and times masked), so nothing stored is a function of the CVC, hashed,
+    keyed or not. The idempotency fingerprint is one such column."""
+    dumps = []
+    for cvc in ("123", "987"):
+        await truncate_schema(test_database, "payments")
+        order_id = await make_order(order_id=4711)
+        body = card_body(order_id, cvc=cvc)
+        headers = {**with_key(alice, "same-key"), "X-Request-ID": "same-request"}
+        answer = await client.post(URL, json=body, headers=headers)
+        assert answer.status_code == 202, answer.text
+        await drain(worker)
+        dumps.append(_RANDOM.sub("<random>", await database_dump(test_database)))
+    assert "idempotency_keys" in dumps[0]
+    assert dumps[0] == dumps[1]
+
+
+async def test_a_retry_with_another_cvc_is_the_same_request(
+    client: httpx.AsyncClient, alice: Headers, make_order: MakeOrder
+) -> None:
+    """The fingerprint leaves the CVC out, so a retry that mistyped it replays."""
+    order_id = await make_order()
+    headers = with_key(alice)
+    first = await client.post(URL, json=card_body(order_id, cvc="123"), headers=headers)
+    again = await client.post(URL, json=card_body(order_id, cvc="987"), headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    # Another card (another last4) on the same key is another request.
+    other = card_body(order_id, number="5555555555554444")
+    refused = await client.post(URL, json=other, headers=headers)
+    assert refused.status_code == 422

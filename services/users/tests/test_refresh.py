@@ -99,3 +99,34 @@ async def test_logout_revokes_the_refresh_token(
 async def test_logout_of_an_unknown_token_is_204(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/auth/logout/", json={"refresh": "made-up-token"})
     assert response.status_code == 204
+
+
+class TestFamilyLifetime:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"refresh_family_max_age_seconds": 3600}
+
+    async def test_rotation_never_extends_a_login_past_its_absolute_lifetime(
+        self, client: httpx.AsyncClient, app: FastAPI, pair: dict[str, Any]
+    ) -> None:
+        first = await refresh(client, pair["refresh"])
+        assert first.status_code == 200
+        async with app.state.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(RefreshToken.expires_at, RefreshToken.family_expires_at).where(
+                        RefreshToken.token_hash == hash_refresh_token(first.json()["refresh"])
+                    )
+                )
+            ).one()
+        # The rotated token expires with its family, an hour after the login, not in 30 days.
+        assert row.expires_at <= row.family_expires_at <= datetime.now(UTC) + timedelta(hours=1)
+        async with app.state.engine.begin() as conn:
+            await conn.execute(
+                update(RefreshToken).values(
+                    family_expires_at=datetime.now(UTC) - timedelta(seconds=1)
+                )
+            )
+        again = await refresh(client, first.json()["refresh"])
+        assert again.status_code == 401
+        assert again.headers["content-type"] == "application/problem+json"

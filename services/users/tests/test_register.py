@@ -134,7 +134,7 @@ async def test_malformed_json_is_400_problem(client: httpx.AsyncClient, app: Fas
     )
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"] == "/problems/malformed-json"
+    assert response.json()["type"] == "/problems/bad-request"
     assert await count_users(app) == 0
 
 

@@ -72,7 +72,7 @@ async def test_jwks_publishes_the_key_that_signs_tokens(
     assert claims["sub"] == str(tokens["user_id"])
     assert claims["iss"] == ISSUER
     assert claims["staff"] is False
-    assert claims["exp"] - claims["iat"] == 900
+    assert 899 < claims["exp"] - claims["iat"] <= 900  # iat has milliseconds
 
 
 async def test_missing_or_malformed_authorization_is_401(client: httpx.AsyncClient) -> None:
@@ -152,3 +152,28 @@ async def test_tampered_payload_is_rejected(
     # The untouched token still works, so the rejection is the tampering's doing.
     ok = await client.get("/api/users/me/", headers=bearer(tokens["access"]))
     assert ok.status_code == 200
+
+
+async def test_token_without_audience_is_rejected(
+    client: httpx.AsyncClient, tokens: dict[str, Any]
+) -> None:
+    keys = signing_keys(client)
+    claims = {k: v for k, v in claims_for(tokens["user_id"]).items() if k != "aud"}
+    token = jwt.encode(
+        claims, keys.private_pem, algorithm="RS256", headers={"kid": keys.kid, "typ": "at+jwt"}
+    )
+    await assert_rejected(client, token)
+
+
+@pytest.mark.parametrize("typ", ["JWT", "refresh", None])
+async def test_token_of_another_type_is_rejected(
+    client: httpx.AsyncClient, tokens: dict[str, Any], typ: str | None
+) -> None:
+    keys = signing_keys(client)
+    headers: dict[str, Any] = {"kid": keys.kid, "typ": typ}
+    token = jwt.encode(claims_for(tokens["user_id"]), keys.private_pem, "RS256", headers=headers)
+    await assert_rejected(client, token)
+    # The same claims as an access token pass, so the type is what is refused.
+    headers["typ"] = "at+jwt"
+    good = jwt.encode(claims_for(tokens["user_id"]), keys.private_pem, "RS256", headers=headers)
+    assert (await client.get("/api/users/me/", headers=bearer(good))).status_code == 200

@@ -13,9 +13,14 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.middleware import Middleware
 
-from shared.auth import JwksKeySource, TokenVerifier
-from shared.db import autocommit, create_engine, create_sessionmaker
-from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
+from shared.auth import JwksKeySource, Revocations, TokenVerifier, authenticate_before_body
+from shared.db import autocommit, create_engine, create_public_engine, create_sessionmaker
+from shared.errors import (
+    BAD_REQUEST_SLUG,
+    PROBLEM_MEDIA_TYPE,
+    Problem,
+    install_error_handlers,
+)
 from shared.events.envelope import EventCatalog, export_json_schemas
 from shared.health import router as health_router
 from shared.logs import AccessLogMiddleware, configure_logging
@@ -61,8 +66,17 @@ def _problem_openapi(
         components["Problem"] = problem
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
+        problem_ref = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
         for path in schema.get("paths", {}).values():
             for operation in path.values():
+                if "requestBody" in operation or "400" in operation.get("responses", {}):
+                    # One 400 problem type everywhere, checked after authentication.
+                    operation.setdefault("responses", {})["400"] = {
+                        "description": f"Malformed request, such as a body that is not JSON:"
+                        f" always of type `/problems/{BAD_REQUEST_SLUG}`. Authentication is"
+                        " checked first (401/403 before 400).",
+                        "content": problem_ref,
+                    }
                 if "422" in operation.get("responses", {}):
                     operation["responses"]["422"] = {
                         "description": "Validation error",
@@ -92,6 +106,7 @@ def create_service_app(
     events: Sequence[EventCatalog] = (),
     inner_middleware: Sequence[Middleware] = (),
     no_store_prefixes: Sequence[str] = (),
+    public_reads: bool = False,
 ) -> FastAPI:
     """A service app: engine, Redis and token verifier on `app.state`, owned by the lifespan.
 
@@ -103,6 +118,7 @@ def create_service_app(
     `inner_middleware` runs inside every common layer (request id, access log, metrics),
     just before the routing: fast paths that answer some requests without it.
     Answers under `no_store_prefixes` (and to any request with credentials) are no-store.
+    `public_reads` adds the small separate pool of `shared.db.public_read_session`.
     """
 
     @asynccontextmanager
@@ -114,11 +130,21 @@ def create_service_app(
             access_log=settings.access_log,
         )
         app.state.settings = settings
-        app.state.engine = create_engine(settings, application_name=name)
+        app.state.engine = create_engine(
+            settings, application_name=name, statement_timeout_ms=settings.db_statement_timeout_ms
+        )
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.read_engine = autocommit(app.state.engine)
         app.state.read_sessionmaker = create_sessionmaker(app.state.read_engine)
+        public_engine = None
+        if public_reads:
+            public_engine = create_public_engine(settings, application_name=name)
+            app.state.public_engine = public_engine
+            app.state.public_sessionmaker = create_sessionmaker(autocommit(public_engine))
         app.state.redis = create_redis(settings)
+        app.state.revocations = Revocations(
+            app.state.redis, cache_seconds=settings.auth_revocation_cache_seconds
+        )
         jwks: JwksKeySource | None = None
         if token_verifier is not None:
             app.state.token_verifier = token_verifier(app)
@@ -140,6 +166,8 @@ def create_service_app(
                 await jwks.aclose()
             await app.state.redis.aclose()
             await app.state.engine.dispose()
+            if public_engine is not None:
+                await public_engine.dispose()
 
     app = FastAPI(
         title=title,
@@ -155,6 +183,7 @@ def create_service_app(
     install_error_handlers(app)
     for middleware in inner_middleware:
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
+    app.state.before_malformed_body = authenticate_before_body
     install_metrics(app)
     app.openapi = _problem_openapi(app, events)  # type: ignore[method-assign]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,10 +15,16 @@ import httpx
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jose import JWTError, jwt
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from shared.errors import Forbidden, Unauthorized
 
+log = logging.getLogger(__name__)
+
 ALGORITHM = "RS256"
+# RFC 9068's type of JWT access tokens; any other JWT signed with our keys is refused.
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +33,8 @@ class Principal:
 
     id: int
     is_staff: bool
+    # The token's `iat` (seconds, with a fraction): revocations refuse tokens issued before.
+    issued_at: float = 0.0
 
 
 class KeySource(Protocol):
@@ -138,6 +147,8 @@ class TokenVerifier:
         kid = header.get("kid")
         if header.get("alg") != ALGORITHM or not isinstance(kid, str):
             raise Unauthorized("The access token is not signed the way we sign them.")
+        if header.get("typ") != ACCESS_TOKEN_TYPE:
+            raise Unauthorized("This is not an access token.")
         key = await self.keys.get(kid)
         if key is None:
             raise Unauthorized("The access token is signed with an unknown key.")
@@ -148,11 +159,68 @@ class TokenVerifier:
                 algorithms=[ALGORITHM],
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require_exp": True, "require_sub": True, "require_iat": True},
+                # python-jose skips the audience and issuer checks when the claim is absent.
+                options={
+                    "require_aud": True,
+                    "require_iss": True,
+                    "require_exp": True,
+                    "require_sub": True,
+                    "require_iat": True,
+                },
             )
-            return Principal(id=int(claims["sub"]), is_staff=bool(claims.get("staff", False)))
+            return Principal(
+                id=int(claims["sub"]),
+                is_staff=bool(claims.get("staff", False)),
+                issued_at=float(claims["iat"]),
+            )
         except (JWTError, ValueError, TypeError) as exc:
             raise Unauthorized("The access token is invalid or expired.") from exc
+
+
+class Revocations:
+    """Per-user "not before" times in Redis: tokens issued before are refused everywhere.
+
+    The users service writes one when it deactivates a user or changes their staff flag
+    (`revoke`); every service reads it on each authenticated request (`check`), through
+    an in-process cache of `cache_seconds`, so a revocation takes effect within that
+    time. A record lives as long as an access token can, then expires by itself. If
+    Redis cannot be read, the last known value is used (or none): an outage of the cache
+    must not log everyone out; that trade-off is in docs/security.md.
+    """
+
+    PREFIX = "auth:not-before:"
+
+    def __init__(self, redis: Redis, *, cache_seconds: float = 1.0, max_entries: int = 50_000):
+        self.redis = redis
+        self.cache_seconds = cache_seconds
+        self.max_entries = max_entries
+        self._cache: dict[int, tuple[float, float | None]] = {}
+
+    async def revoke(self, user_id: int, *, at: float, ttl_seconds: int) -> None:
+        await self.redis.set(f"{self.PREFIX}{user_id}", repr(at), ex=max(1, ttl_seconds))
+        self._cache[user_id] = (time.monotonic(), at)  # this process knows at once
+
+    async def not_before(self, user_id: int) -> float | None:
+        now = time.monotonic()
+        cached = self._cache.get(user_id)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        try:
+            raw = await self.redis.get(f"{self.PREFIX}{user_id}")
+        except RedisError:
+            log.warning("token revocations unreadable; using the last known", exc_info=True)
+            return cached[1] if cached else None
+        value = float(raw) if raw is not None else None
+        if len(self._cache) >= self.max_entries:
+            self._cache.clear()  # bounded: many distinct users only cost re-reads
+        self._cache[user_id] = (now, value)
+        return value
+
+    async def check(self, principal: Principal) -> None:
+        """401 if the principal's token was issued before their revocation."""
+        not_before = await self.not_before(principal.id)
+        if not_before is not None and principal.issued_at < not_before:
+            raise Unauthorized("The access token was revoked; log in again.")
 
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login/")
@@ -165,13 +233,43 @@ async def _current_user(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Authentication required: send `Authorization: Bearer <access>`.")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return await verifier.verify(credentials.credentials)
+    principal = await verifier.verify(credentials.credentials)
+    revocations: Revocations = request.app.state.revocations
+    await revocations.check(principal)
+    return principal
 
 
 async def _staff_user(user: Annotated[Principal, Depends(_current_user)]) -> Principal:
     if not user.is_staff:
         raise Forbidden("This needs a staff account.")
     return user
+
+
+async def authenticate_before_body(request: Request) -> None:
+    """Raise what the route's own authentication would (401, or 403 for staff routes).
+
+    FastAPI parses a JSON body before it runs any dependency, so a malformed body would
+    answer 400 to a caller who is not even authenticated; the 400 handler calls this
+    first, so that authentication is always checked before the body is looked at.
+    """
+    calls = _dependency_calls(request.scope.get("route"))
+    if _current_user not in calls and _staff_user not in calls:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    credentials = HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
+    user = await _current_user(request, credentials if token.strip() else None)
+    if _staff_user in calls:
+        await _staff_user(user)
+
+
+def _dependency_calls(route: object) -> set[object]:
+    dependant = getattr(route, "dependant", None)
+    stack, calls = ([dependant] if dependant is not None else []), set()
+    while stack:
+        current = stack.pop()
+        calls.add(current.call)
+        stack.extend(current.dependencies)
+    return calls
 
 
 CurrentUser = Annotated[Principal, Depends(_current_user)]

@@ -55,12 +55,37 @@ class Timestamps:
     )
 
 
-def create_engine(settings: ServiceSettings, *, application_name: str) -> AsyncEngine:
+def create_engine(
+    settings: ServiceSettings,
+    *,
+    application_name: str,
+    pool_size: int | None = None,
+    statement_timeout_ms: int | None = None,
+    pool_timeout_seconds: float = 30.0,
+) -> AsyncEngine:
+    """An engine whose errors never log bound values (they may be personal data)."""
+    server_settings = {"application_name": application_name}
+    if statement_timeout_ms:
+        server_settings["statement_timeout"] = str(statement_timeout_ms)
     return create_async_engine(
         settings.database_url.get_secret_value(),
-        pool_size=settings.db_pool_size,
+        pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        connect_args={"server_settings": {"application_name": application_name}},
+        pool_timeout=pool_timeout_seconds,
+        hide_parameters=True,
+        connect_args={"server_settings": server_settings},
+    )
+
+
+def create_public_engine(settings: ServiceSettings, *, application_name: str) -> AsyncEngine:
+    """The small, separate pool of expensive public reads (see settings); they run on
+    it in autocommit (`autocommit(engine)`), as other one-statement reads do."""
+    return create_engine(
+        settings,
+        application_name=f"{application_name}-public",
+        pool_size=settings.db_public_pool_size,
+        statement_timeout_ms=settings.db_public_statement_timeout_ms,
+        pool_timeout_seconds=settings.db_public_pool_timeout_seconds,
     )
 
 
@@ -159,6 +184,15 @@ async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
     hit costs no session at all. It runs in `autocommit`: use it for one-statement reads
     and never write through it."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.read_sessionmaker
+    async with sessionmaker() as session:
+        yield session
+
+
+@asynccontextmanager
+async def public_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Like `read_session`, on the public pool: for the expensive class of anonymous
+    reads (search), which may wait for, or time out on, their own few connections only."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.public_sessionmaker
     async with sessionmaker() as session:
         yield session
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
@@ -63,8 +64,12 @@ class ServiceError(Exception):
         self.extensions = extensions
 
 
+# The one problem type of every 400 (malformed JSON among them), documented in OpenAPI.
+BAD_REQUEST_SLUG = "bad-request"
+
+
 class BadRequest(ServiceError):
-    status, slug = 400, "bad-request"
+    status, slug = 400, BAD_REQUEST_SLUG
 
 
 class Unauthorized(ServiceError):
@@ -154,12 +159,23 @@ def _field_errors(errors: Sequence[Any]) -> list[FieldError]:
     ]
 
 
+BeforeMalformedBody = Callable[[Request], Awaitable[None]]
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
+        check: BeforeMalformedBody | None = getattr(
+            request.app.state, "before_malformed_body", None
+        )
+        if check is not None:
+            try:
+                await check(request)  # authentication goes before the body
+            except ServiceError as failed:
+                return await _service_error(request, failed)
         return problem_response(
-            request, 400, slug="malformed-json", detail="The request body is not valid JSON."
+            request, 400, slug=BAD_REQUEST_SLUG, detail="The request body is not valid JSON."
         )
     return problem_response(
         request,
@@ -204,6 +220,8 @@ def _flat(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
 # Text PostgreSQL cannot store (a NUL character, an unencodable byte sequence) is the
 # client's input, not our failure; the request's transaction is already rolled back.
 _UNSTORABLE_TEXT = {"22021", "22P05"}
+# statement_timeout cancelled the statement: the request was too expensive right now.
+_QUERY_CANCELED = "57014"
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
@@ -216,7 +234,26 @@ async def _database_error(request: Request, exc: Exception) -> Response:
             slug="validation-error",
             detail="The request contains text that cannot be stored (such as a NUL character).",
         )
+    if sqlstate == _QUERY_CANCELED:
+        return problem_response(
+            request,
+            503,
+            slug="query-timeout",
+            detail="The request took too long and was stopped; narrow it down or retry.",
+            headers={"Retry-After": "1"},
+        )
     return await _unhandled(request, exc)
+
+
+async def _pool_timeout(request: Request, exc: Exception) -> Response:
+    # Every connection of the pool is busy (the public pool fills first, by design).
+    return problem_response(
+        request,
+        503,
+        slug="busy",
+        detail="Too many such requests are running; retry in a moment.",
+        headers={"Retry-After": "1"},
+    )
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
@@ -231,6 +268,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _pool_timeout)
     app.add_exception_handler(Exception, _unhandled)
 
 

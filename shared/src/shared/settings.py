@@ -30,6 +30,15 @@ class ServiceSettings(BaseSettings):
     # queue for a pooled connection instead. Raise the pool, not the overflow.
     db_pool_size: int = 10
     db_max_overflow: int = 0
+    # Request-path statements are cancelled after this long (503 problem+json, never a
+    # pool held for minutes); workers' engines have none.
+    db_statement_timeout_ms: int = 10_000
+    # Expensive public reads (catalog search) run on a pool of their own, so that they
+    # can never take the connections every other request needs: its size, its shorter
+    # statement timeout, and how long a request waits for one of its connections (503).
+    db_public_pool_size: int = 3
+    db_public_statement_timeout_ms: int = 2_000
+    db_public_pool_timeout_seconds: float = 1.0
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     log_level: str = "INFO"
     log_json: bool = True
@@ -39,6 +48,9 @@ class ServiceSettings(BaseSettings):
     jwks_url: str = "http://127.0.0.1:8100/.well-known/jwks.json"
     jwt_issuer: str = "highload-shop-users"
     jwt_audience: str = "highload-shop"
+    # How long a service trusts its copy of a user's token revocation (shared.auth): a
+    # deactivated or demoted user's tokens stop working everywhere within this time.
+    auth_revocation_cache_seconds: float = 1.0
     max_body_bytes: int = 1024 * 1024
     # Names the replica in the `X-Served-By` response header when set.
     replica_name: str = ""

@@ -68,4 +68,5 @@ def create_app(
         jwks_client=jwks_client,
         # Cached product and list pages are answered before the routing (see fast_reads).
         inner_middleware=[Middleware(CachedReads)],
+        public_reads=True,  # searches run on their own small pool
     )

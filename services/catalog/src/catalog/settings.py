@@ -21,5 +21,9 @@ class CatalogSettings(ServiceSettings):
     cache_ttl_seconds: int = 30
     # How long other requests wait for the one that rebuilds a missing cache entry.
     cache_fill_wait_seconds: float = 0.5
+    # The shape of an anonymous search (catalog.domain.search): words, and OR operators.
+    # Queries of only negated words are refused whatever their length.
+    search_max_terms: int = 10
+    search_max_or: int = 4
     # How often a replica recomputes the category statistics report; 0 turns it off.
     category_stats_refresh_seconds: float = 60.0

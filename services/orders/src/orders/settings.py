@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from orders.domain.limits import Limits
 from shared.dbadmin import service_url
 from shared.settings import ServiceSettings
 
@@ -21,6 +22,11 @@ class OrdersSettings(ServiceSettings):
     expiry_sweep_seconds: float = Field(default=15.0, gt=0)
     # Idempotency-Key records of order creation are kept this long (as payments does).
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
+    # Hoarding caps (409 `limit-reached` names the one hit): distinct products per cart and
+    # per draft, and orders holding stock unpaid (pending, awaiting or failed payment).
+    max_cart_lines: int = Field(default=100, ge=1)
+    max_order_lines: int = Field(default=100, ge=1)
+    max_unpaid_orders: int = Field(default=5, ge=1)
     # Order confirmations go out over SMTP; `make run` starts a development sink here.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
@@ -33,3 +39,10 @@ class OrdersSettings(ServiceSettings):
     # and keeps every message it receives as a file in mail_sink_dir.
     mail_sink_host: str = "127.0.0.1"
     mail_sink_dir: str = "var/mail"
+
+    def limits(self) -> Limits:
+        return Limits(
+            cart_lines=self.max_cart_lines,
+            order_lines=self.max_order_lines,
+            unpaid_orders=self.max_unpaid_orders,
+        )

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from shared.app import create_service_app
 from shared.auth import StaticKeySource, TokenVerifier
 from users.api import auth, jwks, users
-from users.db.login_failures import LoginFailures
+from users.db.login_failures import LoginFailures, ThrottleSettings
 from users.domain.accounts import AuthContext
 from users.domain.passwords import PasswordHasher
 from users.events.published import events
@@ -38,9 +38,15 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
             keys=keys,
             failures=LoginFailures(
                 app.state.redis,
-                window=settings.login_failure_window_seconds,
-                per_account=settings.login_max_failures_per_account,
-                per_address=settings.login_max_failures_per_address,
+                ThrottleSettings(
+                    window=settings.login_failure_window_seconds,
+                    per_account=settings.login_max_failures_per_account,
+                    per_address=settings.login_max_failures_per_address,
+                    free=settings.login_free_failures,
+                    base=settings.login_delay_base_seconds,
+                    max_delay=settings.login_delay_max_seconds,
+                    known_for=settings.login_known_address_seconds,
+                ),
             ),
             read_sessions=app.state.read_sessionmaker,
         )

@@ -21,7 +21,17 @@ class UsersSettings(ServiceSettings):
     jwt_previous_public_key_files: list[Path] = Field(default_factory=list)
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # A login's absolute lifetime: rotating its refresh tokens never extends it past this.
+    refresh_family_max_age_seconds: int = 90 * 24 * 3600
     bcrypt_rounds: int = 12
-    login_max_failures_per_account: int = 5
+    # Login throttling (users.db.login_failures; docs/security.md). Per (account,
+    # address): this many failures are free, then each doubles the wait from the base.
+    login_free_failures: int = 5
+    login_delay_base_seconds: float = 1.0
+    login_delay_max_seconds: int = 5 * 60
+    # Per address over all accounts, and per account over all addresses, in the window.
     login_max_failures_per_address: int = 50
+    login_max_failures_per_account: int = 1000
     login_failure_window_seconds: int = 15 * 60
+    # An address where an account logged in passes that account's ceiling this long.
+    login_known_address_seconds: int = 30 * 24 * 3600

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from catalog.db.cache import ProductCache
+from catalog.settings import CatalogSettings
 
 
 async def _cache(request: Request) -> ProductCache:
@@ -15,3 +16,11 @@ async def _cache(request: Request) -> ProductCache:
 
 
 Cache = Annotated[ProductCache, Depends(_cache)]
+
+
+async def _settings(request: Request) -> CatalogSettings:
+    settings: CatalogSettings = request.app.state.settings
+    return settings
+
+
+Settings = Annotated[CatalogSettings, Depends(_settings)]

@@ -11,15 +11,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.api import list_query
-from catalog.api.deps import Cache
+from catalog.api.deps import Cache, Settings
 from catalog.api.http_cache import conditional_json
 from catalog.api.list_query import origin_of
 from catalog.api.schemas import Id, ProductIn, ProductOut, ProductPatch
 from catalog.db import products as repo
 from catalog.db.products import Ordering, ProductFilter
 from catalog.domain import products
+from catalog.domain.search import check_search
 from shared.auth import StaffUser
-from shared.db import DbSession, read_connection, read_session
+from shared.db import DbSession, public_read_session, read_connection, read_session
 from shared.errors import NotFound, Unprocessable, problem_responses
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
@@ -50,10 +51,11 @@ async def _page(
     return Page(results=[ProductOut.of(p) for p in items], next=next_url, previous=previous_url)
 
 
-@router.get("/", response_model=Page[ProductOut], responses=problem_responses(422))
+@router.get("/", response_model=Page[ProductOut], responses=problem_responses(422, 503))
 async def list_products(
     request: Request,
     cache: Cache,
+    settings: Settings,
     page: Annotated[PageParams, Depends(page_params)],
     category: Annotated[Id | None, Query(description="This category and all below it.")] = None,
     search: Annotated[
@@ -71,6 +73,8 @@ async def list_products(
     if min_price is not None and max_price is not None and min_price > max_price:
         raise Unprocessable("min_price must not exceed max_price.", loc=("query", "min_price"))
     search = (search or "").strip() or None
+    if search is not None:
+        check_search(search, max_terms=settings.search_max_terms, max_or=settings.search_max_or)
     f = ProductFilter(
         category_id=category,
         search=search,
@@ -81,9 +85,11 @@ async def list_products(
     )
 
     page = PageParams(limit=page.limit, cursor=page.cursor or None)
+    # Searches are the expensive class: their own small pool, a shorter statement timeout.
+    opened = read_session if search is None else public_read_session
 
     async def compute() -> str:
-        async with read_session(request) as session:
+        async with opened(request) as session:
             return (await _page(session, request, f, page)).model_dump_json()
 
     key = list_query.cache_key(origin_of(request.scope), f, page)

@@ -16,23 +16,35 @@ CENT = Decimal("0.01")
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Money = Annotated[
     Decimal,
-    Field(ge=0, max_digits=12, decimal_places=2, examples=["12000.99"]),
+    Field(
+        ge=0,
+        max_digits=12,
+        decimal_places=2,
+        examples=["12000.99"],
+        description="A decimal string (a JSON number is accepted): at least 0, at most 10"
+        " digits before the point and 2 after (9999999999.99).",
+    ),
 ]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# Bodies are strict, as orders' are: a JSON body says 3, not "3", 3.0 or true (query
+# strings are text, so `Id` stays lax there).
+BodyId = Annotated[int, Field(ge=1, le=2**63 - 1, strict=True)]
+Stock = Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)]
+Rating = Annotated[int, Field(ge=1, le=5, strict=True)]
 
 
 class CategoryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    parent_id: Id | None = None
+    parent_id: BodyId | None = None
 
 
 class CategoryPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name | None = None
-    parent_id: Id | None = Field(default=None, description="null moves it to the top level.")
+    parent_id: BodyId | None = Field(default=None, description="null moves it to the top level.")
 
 
 class CategoryOut(BaseModel):
@@ -64,8 +76,8 @@ class ProductIn(BaseModel):
     name: Name
     description: str = Field(default="", max_length=10_000)
     price: Money
-    stock_quantity: int = Field(ge=0, le=2**31 - 1)
-    category_id: Id
+    stock_quantity: Stock
+    category_id: BodyId
 
 
 class ProductPatch(BaseModel):
@@ -74,8 +86,8 @@ class ProductPatch(BaseModel):
     name: Name | None = None
     description: str | None = Field(default=None, max_length=10_000)
     price: Money | None = None
-    stock_quantity: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    category_id: Id | None = None
+    stock_quantity: Stock | None = None
+    category_id: BodyId | None = None
 
 
 class ProductOut(BaseModel):
@@ -125,15 +137,15 @@ class ProductOut(BaseModel):
 class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    product_id: Id
-    rating: int = Field(ge=1, le=5)
+    product_id: BodyId
+    rating: Rating
     comment: str = Field(default="", max_length=5_000)
 
 
 class ReviewPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rating: int | None = Field(default=None, ge=1, le=5)
+    rating: Rating | None = None
     comment: str | None = Field(default=None, max_length=5_000)
 
 

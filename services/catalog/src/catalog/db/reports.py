@@ -59,6 +59,8 @@ async def refresh_category_stats(engine: AsyncEngine) -> bool:
         if not got_lock:
             return False
         try:
+            # Off the request path: the request-path statement timeout does not apply.
+            await conn.execute(text("SET LOCAL statement_timeout = 0"))
             await conn.execute(
                 text("REFRESH MATERIALIZED VIEW CONCURRENTLY catalog.category_stats")
             )

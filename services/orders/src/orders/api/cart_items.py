@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from orders.api.deps import MAX_ID, PathId
+from orders.api.deps import MAX_ID, PathId, Settings
 from orders.api.schemas import CartItemIn, CartLineOut, QuantityPatch
 from orders.db import carts as repo
 from orders.db.tables import CartItem
@@ -47,14 +47,16 @@ async def list_cart_items(
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"description": "The product was in the cart; its quantity went up."},
-        **problem_responses(401, 404, 422),
+        **problem_responses(401, 404, 409, 422),
     },
 )
 async def add_cart_item(
-    body: CartItemIn, user: CurrentUser, session: DbSession, response: Response
+    body: CartItemIn, user: CurrentUser, session: DbSession, response: Response, settings: Settings
 ) -> CartLineOut:
     """Put a product in your cart; adding one already there adds to its quantity."""
-    item, created = await carts.add_item(session, user, **body.model_dump())
+    item, created = await carts.add_item(
+        session, user, **body.model_dump(), limits=settings.limits()
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return CartLineOut.of(item)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from orders.api.deps import MAX_ID, PathId
+from orders.api.deps import MAX_ID, PathId, Settings
 from orders.api.schemas import OrderItemIn, OrderLineOut, QuantityPatch
 from orders.db import orders as repo
 from orders.db.tables import OrderItem
@@ -55,10 +55,12 @@ async def list_order_items(
     },
 )
 async def add_order_item(
-    body: OrderItemIn, user: CurrentUser, session: DbSession, response: Response
+    body: OrderItemIn, user: CurrentUser, session: DbSession, response: Response, settings: Settings
 ) -> OrderLineOut:
     """Add a product to your draft order at its current price (drafts only: 409 otherwise)."""
-    line, created = await checkout.add_item(session, user, **body.model_dump())
+    line, created = await checkout.add_item(
+        session, user, **body.model_dump(), limits=settings.limits()
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return OrderLineOut.model_validate(line)

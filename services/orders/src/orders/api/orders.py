@@ -70,7 +70,7 @@ async def list_orders(
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"description": "This Idempotency-Key already created this order."},
-        **problem_responses(400, 401, 404, 422),
+        **problem_responses(400, 401, 404, 409, 422),
     },
 )
 async def create_order(
@@ -90,6 +90,7 @@ async def create_order(
         idempotency_key=idempotency_key,
         currency=settings.currency,
         payment_window=timedelta(seconds=settings.reservation_window_seconds),
+        limits=settings.limits(),
     )
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -152,6 +153,7 @@ async def place_order(
         user,
         order_id,
         payment_window=timedelta(seconds=settings.reservation_window_seconds),
+        limits=settings.limits(),
     )
     return OrderOut.model_validate(order)
 

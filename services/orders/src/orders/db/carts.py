@@ -74,6 +74,14 @@ async def add_item(
     return None if row is None else (row.id, row.inserted)
 
 
+async def other_lines(session: AsyncSession, cart_id: int, product_id: int) -> int:
+    """How many lines the cart has for products other than this one."""
+    stmt = select(func.count()).where(
+        CartItem.cart_id == cart_id, CartItem.product_id != product_id
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
 def _item_stmt() -> Select[CartItem]:
     return (
         select(CartItem)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, selectinload
 
@@ -64,3 +64,19 @@ async def expired_ids(session: AsyncSession, *, now: datetime, limit: int = 500)
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+UNPAID = ("pending", "awaiting_payment", "payment_failed")
+
+
+async def lock_customer(session: AsyncSession, user_id: int) -> None:
+    """Serialize one customer's order placements until the transaction ends, so a count
+    of their orders followed by a placement cannot race another placement."""
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(f"orders.place:{user_id}", 0)))
+    )
+
+
+async def count_unpaid(session: AsyncSession, user_id: int) -> int:
+    stmt = select(func.count()).where(Order.user_id == user_id, Order.status.in_(UNPAID))
+    return int((await session.execute(stmt)).scalar_one())

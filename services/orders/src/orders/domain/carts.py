@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orders.db import carts, replicas
 from orders.db.tables import Cart, CartItem, ProductReplica
 from orders.domain.access import can_read
+from orders.domain.limits import LimitReached, Limits
 from shared.auth import Principal
 from shared.errors import NotFound, Unprocessable
 
@@ -33,21 +34,36 @@ async def orderable_product(session: AsyncSession, product_id: int) -> ProductRe
     return product
 
 
-async def _own_cart(session: AsyncSession, user: Principal, cart_id: int) -> Cart:
+async def _own_cart(
+    session: AsyncSession, user: Principal, cart_id: int, *, lock: str = "share"
+) -> Cart:
     # A shared lock: lines may change together, but not while a checkout reads them.
-    cart = await carts.get(session, cart_id, lock="share")
+    cart = await carts.get(session, cart_id, lock=lock)
     if cart is None or cart.user_id != user.id:
         raise NotFound("No such shopping cart.")
     return cart
 
 
 async def add_item(
-    session: AsyncSession, user: Principal, *, cart_id: int, product_id: int, quantity: int
+    session: AsyncSession,
+    user: Principal,
+    *,
+    cart_id: int,
+    product_id: int,
+    quantity: int,
+    limits: Limits,
 ) -> tuple[CartItem, bool]:
     """Put units of a product in the cart (adding to a line already there): the line, and
-    whether it is new."""
-    await _own_cart(session, user, cart_id)
+    whether it is new; 409 if it would be a line more than the cart may hold."""
+    # Adds lock the cart exclusively, so that two adds cannot both take the last line.
+    await _own_cart(session, user, cart_id, lock="update")
     await orderable_product(session, product_id)
+    if await carts.other_lines(session, cart_id, product_id) >= limits.cart_lines:
+        raise LimitReached(
+            f"A shopping cart holds at most {limits.cart_lines} different products.",
+            limit="max_cart_lines",
+            maximum=limits.cart_lines,
+        )
     added = await carts.add_item(
         session,
         cart_id=cart_id,

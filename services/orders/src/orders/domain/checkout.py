@@ -15,6 +15,7 @@ from orders.db.tables import Order, OrderItem, ProductReplica
 from orders.domain import money
 from orders.domain.carts import MAX_QUANTITY, orderable_product
 from orders.domain.lifecycle import change_status
+from orders.domain.limits import LimitReached, Limits
 from orders.domain.status import Action, IllegalTransition, OrderStatus
 from shared.auth import Principal
 from shared.errors import Conflict, NotFound, Unprocessable
@@ -34,6 +35,7 @@ async def create_order(
     idempotency_key: str | None,
     currency: str,
     payment_window: timedelta,
+    limits: Limits,
 ) -> tuple[Order, bool]:
     """Place an order from a cart, or start a draft without one: the order, and False if
     it is the one an earlier request with the same idempotency key created."""
@@ -48,7 +50,12 @@ async def create_order(
         order = await _new_draft(session, user, currency=currency)
     else:
         order = await _from_cart(
-            session, user, cart_id=cart_id, currency=currency, payment_window=payment_window
+            session,
+            user,
+            cart_id=cart_id,
+            currency=currency,
+            payment_window=payment_window,
+            limits=limits,
         )
     if idempotency_key is not None:
         await idempotency.record_order(
@@ -104,7 +111,17 @@ def _check_total(order: Order) -> None:
         raise Unprocessable(f"An order may total at most {money.MAX_AMOUNT}.")
 
 
-async def _place(session: AsyncSession, order: Order, *, payment_window: timedelta) -> None:
+async def _place(
+    session: AsyncSession, order: Order, *, payment_window: timedelta, limits: Limits
+) -> None:
+    await orders.lock_customer(session, order.user_id)
+    if await orders.count_unpaid(session, order.user_id) >= limits.unpaid_orders:
+        raise LimitReached(
+            f"At most {limits.unpaid_orders} orders may wait for payment at once; pay or"
+            " cancel one first.",
+            limit="max_unpaid_orders",
+            maximum=limits.unpaid_orders,
+        )
     # The payment window opens when the order is placed: stock is held from then on.
     order.expires_at = datetime.now(UTC) + payment_window
     await change_status(session, order, action=Action.PLACE)
@@ -117,6 +134,7 @@ async def _from_cart(
     cart_id: int,
     currency: str,
     payment_window: timedelta,
+    limits: Limits,
 ) -> Order:
     # Locked for update: two checkouts of one cart queue, and the second finds it empty.
     cart = await carts.get(session, cart_id, with_lines=True, lock="update")
@@ -141,7 +159,7 @@ async def _from_cart(
     session.add(order)
     await session.flush()
     await carts.empty(session, cart.id)
-    await _place(session, order, payment_window=payment_window)
+    await _place(session, order, payment_window=payment_window, limits=limits)
     return order
 
 
@@ -153,10 +171,17 @@ async def _own_order_locked(session: AsyncSession, user: Principal, order_id: in
 
 
 async def add_item(
-    session: AsyncSession, user: Principal, *, order_id: int, product_id: int, quantity: int
+    session: AsyncSession,
+    user: Principal,
+    *,
+    order_id: int,
+    product_id: int,
+    quantity: int,
+    limits: Limits,
 ) -> tuple[OrderItem, bool]:
     """Add units of a product to a draft (adding to its line if there is one): the line,
-    and whether it is new. Only drafts change; anything else is 409."""
+    and whether it is new. Only drafts change, and up to `limits.order_lines` lines;
+    anything else is 409."""
     order = await _own_order_locked(session, user, order_id)
     if order.status != OrderStatus.DRAFT:
         raise Conflict(
@@ -166,6 +191,12 @@ async def add_item(
     product = await orderable_product(session, product_id)
     line = next((i for i in order.items if i.product_id == product_id), None)
     created = line is None
+    if line is None and len(order.items) >= limits.order_lines:
+        raise LimitReached(
+            f"An order holds at most {limits.order_lines} different products.",
+            limit="max_order_lines",
+            maximum=limits.order_lines,
+        )
     if line is None:
         line = _line(product, quantity)
         order.items.append(line)
@@ -220,7 +251,12 @@ async def remove_line(session: AsyncSession, user: Principal, item_id: int) -> N
 
 
 async def place(
-    session: AsyncSession, user: Principal, order_id: int, *, payment_window: timedelta
+    session: AsyncSession,
+    user: Principal,
+    order_id: int,
+    *,
+    payment_window: timedelta,
+    limits: Limits,
 ) -> Order:
     """Submit a draft: lines are re-priced from the replica, and it becomes pending."""
     order = await _own_order_locked(session, user, order_id)
@@ -243,5 +279,5 @@ async def place(
         line.name, line.unit_price = product.name, product.price
         line.line_total = money.line_total(product.price, line.quantity)
     _check_total(order)
-    await _place(session, order, payment_window=payment_window)
+    await _place(session, order, payment_window=payment_window, limits=limits)
     return order

@@ -84,6 +84,7 @@ def users_handlers() -> EventHandlers:
 
     handlers.on("users.UserRegistered", UserState)(user)
     handlers.on("users.UserUpdated", UserState)(user)
+    handlers.on("users.UserDeactivated", UserState)(user)
     return handlers
 
 

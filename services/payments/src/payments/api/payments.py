@@ -68,7 +68,7 @@ async def create_payment(
         details=body.details(),
         key=idempotency_key,
         request_hash=fingerprint(
-            body.model_dump(mode="json"), secret=settings.idempotency_secret.get_secret_value()
+            body.identity(), secret=settings.idempotency_secret.get_secret_value()
         ),
         ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
         render=_render,

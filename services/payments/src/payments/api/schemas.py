@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from payments.api.deps import MAX_ID
 from payments.domain.cards import (
+    card_brand,
     card_is_expired,
     card_number_is_valid,
     iban_problem,
@@ -43,10 +44,22 @@ class CardIn(BaseModel):
         max_length=40,
         description="12 to 19 digits (spaces and dashes allowed), passing the Luhn check.",
     )
-    exp_month: int = Field(ge=1, le=12)
-    exp_year: int = Field(ge=2000, le=2100, description="Four digits; not in the past.")
+    exp_month: int = Field(ge=1, le=12, strict=True)
+    exp_year: int = Field(
+        ge=2000, le=2100, strict=True, description="Four digits; not in the past."
+    )
     cvc: str = Field(pattern=r"^\d{3,4}$", description="3 or 4 digits.")
     holder_name: HolderName | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """What tells this card apart for idempotency, without the number or the CVC."""
+        return {
+            "brand": card_brand(self.number),
+            "last4": self.number[-4:],
+            "exp_month": self.exp_month,
+            "exp_year": self.exp_year,
+            "holder_name": self.holder_name,
+        }
 
     @field_validator("number")
     @classmethod
@@ -92,17 +105,31 @@ class PaymentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    order_id: int = Field(ge=1, le=MAX_ID)
+    order_id: int = Field(ge=1, le=MAX_ID, strict=True)
     method: Method
     amount: Decimal | None = Field(
         default=None,
         max_digits=12,
         decimal_places=2,
-        description="Optional; if sent it must equal the order's total.",
+        description="Optional; if sent it must equal the order's total. A decimal string (a"
+        " JSON number is accepted), at most 10 digits before the point and 2 after.",
     )
-    card: CardIn | None = Field(default=None, validate_default=True)
-    paypal_email: EmailStr | None = Field(default=None, max_length=254, validate_default=True)
-    bank_account: BankAccountIn | None = Field(default=None, validate_default=True)
+    card: CardIn | None = Field(
+        default=None,
+        validate_default=True,
+        description="Required when `method` is `card`, and refused with any other method.",
+    )
+    paypal_email: EmailStr | None = Field(
+        default=None,
+        max_length=254,
+        validate_default=True,
+        description="Required when `method` is `paypal`, and refused with any other method.",
+    )
+    bank_account: BankAccountIn | None = Field(
+        default=None,
+        validate_default=True,
+        description="Required when `method` is `bank_transfer`, and refused otherwise.",
+    )
 
     @field_validator("card", "paypal_email", "bank_account")
     @classmethod
@@ -116,6 +143,12 @@ class PaymentIn(BaseModel):
         if not wanted and value is not None:
             raise PydanticCustomError("extra_forbidden", f"Not allowed with method {method}.")
         return value
+
+    def identity(self) -> dict[str, Any]:
+        """The request as its idempotency fingerprint sees it: the card by `identity()`."""
+        fields = self.model_dump(mode="json", exclude={"card"})
+        fields["card"] = self.card.identity() if self.card is not None else None
+        return fields
 
     def details(self) -> PaymentDetails:
         if self.card is not None:

@@ -8,11 +8,12 @@ import json
 from typing import Any
 
 
-def fingerprint(body: dict[str, Any], *, secret: str) -> str:
-    """HMAC-SHA256 of the canonical JSON of a request body.
+def fingerprint(fields: dict[str, Any], *, secret: str) -> str:
+    """HMAC-SHA256 of the canonical JSON of what identifies a request.
 
-    Keyed, because the body may hold a card number and CVC: a plain hash of so few
-    possible values could be reversed by trying them all.
+    `fields` never holds the card number or the CVC (PCI DSS 3.3.1: nothing stored may be
+    derived from them): a card is identified by brand, last four digits and expiry. Keyed
+    all the same, because a PayPal address or an IBAN is personal data.
     """
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hmac.new(secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()

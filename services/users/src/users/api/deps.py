@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from shared.auth import Revocations
 from users.domain.accounts import AuthContext
 
 
@@ -23,3 +24,11 @@ async def _client_address(request: Request) -> str:
 
 
 ClientAddress = Annotated[str, Depends(_client_address)]
+
+
+async def _revocations(request: Request) -> Revocations:
+    revocations: Revocations = request.app.state.revocations
+    return revocations
+
+
+TokenRevocations = Annotated[Revocations, Depends(_revocations)]

@@ -16,7 +16,13 @@ class RegisterRequest(BaseModel):
     email: EmailStr = Field(max_length=254)
     username: str = Field(min_length=3, max_length=150, pattern=USERNAME_PATTERN)
     # The policy (length, not all digits, not the email/username) is checked in domain/.
-    password: str = Field(max_length=128, json_schema_extra={"format": "password"})
+    password: str = Field(
+        max_length=128,
+        json_schema_extra={"format": "password"},
+        description="At least 8 characters and at most 72 bytes (UTF-8); not all digits;"
+        " not the email address, its local part or the username. A weak one is a 422"
+        " of type `password_too_weak`.",
+    )
     first_name: str = Field(default="", max_length=150)
     last_name: str = Field(default="", max_length=150)
 
@@ -36,6 +42,26 @@ class ProfilePatch(BaseModel):
     @model_validator(mode="after")
     def _no_nulls(self) -> ProfilePatch:
         # Leaving a field out keeps it; sending null would blank a required field.
+        nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} may be left out but not null")
+        return self
+
+
+class UserStatusPatch(BaseModel):
+    """What staff change of an account: active or not, staff or not."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    is_active: bool | None = Field(
+        default=None, description="false deactivates: every token of the user stops working."
+    )
+    is_staff: bool | None = Field(
+        default=None, description="Tokens issued before a change stop working."
+    )
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> UserStatusPatch:
         nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
         if nulls:
             raise ValueError(f"{', '.join(nulls)} may be left out but not null")

@@ -11,7 +11,8 @@ from shared.auth import CurrentUser, StaffUser
 from shared.db import DbSession
 from shared.errors import NotFound, problem_responses
 from shared.pagination import Page, PageParams, keyset_page, page_params
-from users.api.schemas import ProfilePatch, UserOut
+from users.api.deps import Auth, TokenRevocations
+from users.api.schemas import ProfilePatch, UserOut, UserStatusPatch
 from users.db import users
 from users.db.tables import User
 from users.domain import accounts
@@ -67,3 +68,25 @@ async def get_user(
     if found is None:
         raise NotFound("No such user.")
     return UserOut.model_validate(found)
+
+
+@router.patch("/{user_id}/", responses=problem_responses(401, 403, 404, 409, 422))
+async def change_user(
+    user_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: UserStatusPatch,
+    caller: StaffUser,
+    session: DbSession,
+    auth: Auth,
+    revocations: TokenRevocations,
+) -> UserOut:
+    """Deactivate or reactivate an account, or change its staff flag (staff only; not
+    your own). A deactivated or demoted user's tokens stop working within seconds."""
+    changed = await accounts.change_status(
+        session,
+        auth,
+        revocations,
+        user_id,
+        actor_id=caller.id,
+        **body.model_dump(exclude_unset=True),
+    )
+    return UserOut.model_validate(changed)

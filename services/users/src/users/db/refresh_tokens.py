@@ -18,10 +18,15 @@ async def add(
     family_id: uuid.UUID,
     user_id: int,
     expires_at: datetime,
+    family_expires_at: datetime,
 ) -> None:
     session.add(
         RefreshToken(
-            token_hash=token_hash, family_id=family_id, user_id=user_id, expires_at=expires_at
+            token_hash=token_hash,
+            family_id=family_id,
+            user_id=user_id,
+            expires_at=min(expires_at, family_expires_at),
+            family_expires_at=family_expires_at,
         )
     )
     await session.flush()
@@ -38,5 +43,14 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID, *, now: dat
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def revoke_user(session: AsyncSession, user_id: int, *, now: datetime) -> None:
+    """End every login of a user (deactivation)."""
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )

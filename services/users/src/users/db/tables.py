@@ -66,6 +66,8 @@ class RefreshToken(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The login's absolute end: rotation never issues a token that outlives it.
+    family_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Set when the token was exchanged for a new pair; a second use is a reuse.
     rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

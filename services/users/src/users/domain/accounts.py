@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.auth import Revocations
 from shared.db import flush_unique
 from shared.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from shared.events.envelope import new_event
@@ -20,7 +21,7 @@ from users.db.login_failures import LoginFailures
 from users.db.tables import User, outbox
 from users.domain.passwords import PasswordHasher, check_password_policy
 from users.domain.tokens import hash_refresh_token, issue_access_token, new_refresh_token
-from users.events.published import UserRegistered, UserUpdated
+from users.events.published import UserDeactivated, UserRegistered, UserUpdated
 from users.keys import SigningKeys
 from users.settings import UsersSettings
 
@@ -160,8 +161,59 @@ async def update_profile(
     return user
 
 
+async def change_status(
+    session: AsyncSession,
+    ctx: AuthContext,
+    revocations: Revocations,
+    user_id: int,
+    *,
+    actor_id: int,
+    is_active: bool | None = None,
+    is_staff: bool | None = None,
+) -> User:
+    """Staff deactivate, reactivate, promote or demote an account.
+
+    Deactivation ends every login (refresh tokens) and publishes UserDeactivated; the
+    other changes publish UserUpdated. Deactivation and any change of the staff flag also
+    write a revocation that every service checks (shared.auth.Revocations), so tokens
+    issued before stop working within seconds instead of at their expiry. It is written
+    before the commit: if the commit then fails, the user merely logs in again.
+    """
+    if user_id == actor_id:
+        raise Conflict("Staff cannot deactivate or demote their own account.")
+    user = await users.get_by_id(session, user_id, for_update=True)
+    if user is None:
+        raise NotFound("No such user.")
+    deactivated = is_active is False and user.is_active
+    role_changed = is_staff is not None and is_staff != user.is_staff
+    reactivated = is_active is True and not user.is_active
+    if not (deactivated or role_changed or reactivated):
+        return user
+    now = datetime.now(UTC)
+    if is_active is not None:
+        user.is_active = is_active
+    if is_staff is not None:
+        user.is_staff = is_staff
+    await session.flush()
+    if deactivated:
+        await refresh_tokens.revoke_user(session, user.id, now=now)
+    if deactivated or role_changed:
+        await revocations.revoke(
+            user.id, at=now.timestamp(), ttl_seconds=ctx.settings.access_token_ttl_seconds + 60
+        )
+    event = UserDeactivated if deactivated else UserUpdated
+    await outbox.publish(session, event(**_state(user)), aggregate_id=user.id)
+    return user
+
+
 async def _issue_pair(
-    session: AsyncSession, ctx: AuthContext, user: User, *, family_id: uuid.UUID, now: datetime
+    session: AsyncSession,
+    ctx: AuthContext,
+    user: User,
+    *,
+    family_id: uuid.UUID,
+    family_expires_at: datetime,
+    now: datetime,
 ) -> TokenPair:
     refresh = new_refresh_token()
     await refresh_tokens.add(
@@ -170,6 +222,7 @@ async def _issue_pair(
         family_id=family_id,
         user_id=user.id,
         expires_at=now + timedelta(seconds=ctx.settings.refresh_token_ttl_seconds),
+        family_expires_at=family_expires_at,
     )
     access = issue_access_token(
         user_id=user.id,
@@ -189,7 +242,8 @@ async def login(
     session: AsyncSession, ctx: AuthContext, *, email: str, password: str, address: str
 ) -> TokenPair:
     """A new token pair (a new token family), or 401 that looks the same whether or not
-    the email exists, or 429 once an account or address has failed too often."""
+    the email exists, or 429 while this address must wait (see users.db.login_failures);
+    a 429 checks no password, so it tells nothing about it."""
     email = normalize_email(email)
     wait = await ctx.failures.seconds_locked(email=email, address=address)
     if wait:
@@ -203,15 +257,23 @@ async def login(
         raise Unauthorized(INVALID_CREDENTIALS)
     if new_hash:
         await users.set_password_hash(session, user.id, new_hash)
-    await ctx.failures.clear_account(email=email)
-    return await _issue_pair(session, ctx, user, family_id=uuid.uuid4(), now=datetime.now(UTC))
+    await ctx.failures.record_success(email=email, address=address)
+    now = datetime.now(UTC)
+    max_age = timedelta(seconds=ctx.settings.refresh_family_max_age_seconds)
+    return await _issue_pair(
+        session, ctx, user, family_id=uuid.uuid4(), family_expires_at=now + max_age, now=now
+    )
 
 
 async def refresh(session: AsyncSession, ctx: AuthContext, *, token: str) -> TokenPair:
     """Rotate: the presented token is spent and a new pair of the same family issued."""
     now = datetime.now(UTC)
     row = await refresh_tokens.get_for_update(session, hash_refresh_token(token))
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
+    if (
+        row is None
+        or row.revoked_at is not None
+        or min(row.expires_at, row.family_expires_at) <= now
+    ):
         raise Unauthorized("The refresh token is invalid, expired or revoked.")
     if row.rotated_at is not None:
         await refresh_tokens.revoke_family(session, row.family_id, now=now)
@@ -220,7 +282,14 @@ async def refresh(session: AsyncSession, ctx: AuthContext, *, token: str) -> Tok
     if user is None or not user.is_active:
         raise Unauthorized("The refresh token is invalid, expired or revoked.")
     row.rotated_at = now
-    return await _issue_pair(session, ctx, user, family_id=row.family_id, now=now)
+    return await _issue_pair(
+        session,
+        ctx,
+        user,
+        family_id=row.family_id,
+        family_expires_at=row.family_expires_at,
+        now=now,
+    )
 
 
 async def logout(session: AsyncSession, *, token: str) -> None:

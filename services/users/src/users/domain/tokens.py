@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from jose import jwt
 
+from shared.auth import ACCESS_TOKEN_TYPE
 from users.keys import SigningKeys
 
 ALGORITHM = "RS256"
@@ -28,12 +29,15 @@ def issue_access_token(
         "iss": issuer,
         "aud": audience,
         "sub": str(user_id),
-        "iat": int(now.timestamp()),
+        # To the millisecond (a NumericDate may have a fraction): a revocation at time t
+        # refuses tokens issued before t, and accepts one issued a moment after it.
+        "iat": round(now.timestamp(), 3),
         "exp": int((now + ttl).timestamp()),
         "jti": uuid.uuid4().hex,
         "staff": is_staff,
     }
-    return jwt.encode(claims, keys.private_pem, algorithm=ALGORITHM, headers={"kid": keys.kid})
+    headers = {"kid": keys.kid, "typ": ACCESS_TOKEN_TYPE}
+    return jwt.encode(claims, keys.private_pem, algorithm=ALGORITHM, headers=headers)
 
 
 def new_refresh_token() -> str:

@@ -25,4 +25,9 @@ class UserRegistered(UserState):
 
 @events.declare(version=1)
 class UserUpdated(UserState):
-    """An account's profile, status or role changed."""
+    """An account's profile, status (reactivated) or role changed."""
+
+
+@events.declare(version=1)
+class UserDeactivated(UserState):
+    """A staff member deactivated an account: its tokens are refused everywhere."""
