@@ -31,7 +31,7 @@ run: install  ## run the whole shop behind nginx on http://127.0.0.1:8080, docs 
 	@$(PYTHON) scripts/stack.py check
 	@$(MAKE) --no-print-directory keys migrate
 	@$(PYTHON) scripts/stack.py render
-	@exec .venv/bin/honcho -f var/Procfile -d . start
+	@exec $(PYTHON) scripts/supervise.py var/Procfile --status var/supervise.json
 
 test: install  ## run every test against the real PostgreSQL, Redis and nginx
 	@scripts/ensure-nginx.sh
