@@ -6,11 +6,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, delete, func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import DateTime, MetaData, delete, event, func
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -56,12 +56,28 @@ class Timestamps:
 
 
 def create_engine(settings: ServiceSettings, *, application_name: str) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url.get_secret_value(),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        connect_args={"server_settings": {"application_name": application_name}},
+        # A checkout waits this long for a free connection, then the request is a 503.
+        pool_timeout=settings.db_pool_timeout_s,
+        connect_args={
+            "server_settings": {"application_name": application_name},
+            "timeout": settings.db_connect_timeout_s,
+            "command_timeout": settings.db_command_timeout_s,
+        },
     )
+    event.listen(engine.sync_engine, "checkout", _replace_closed_connection)
+    return engine
+
+
+def _replace_closed_connection(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Hand out no connection the server has closed (a PostgreSQL restart, a terminated
+    backend): asyncpg saw the socket close while the connection sat in the pool, so this
+    costs no round trip (unlike `pool_pre_ping`). SQLAlchemy reconnects the slot."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

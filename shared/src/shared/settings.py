@@ -30,6 +30,12 @@ class ServiceSettings(BaseSettings):
     # queue for a pooled connection instead. Raise the pool, not the overflow.
     db_pool_size: int = 10
     db_max_overflow: int = 0
+    # Every wait on PostgreSQL is bounded, and shorter than the gateway's 30 s
+    # proxy_read_timeout, so a slow or gone database gives fast 503s, not piled-up
+    # requests (docs/operations.md#failures).
+    db_pool_timeout_s: float = 5.0
+    db_connect_timeout_s: float = 3.0
+    db_command_timeout_s: float = 10.0
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     log_level: str = "INFO"
     log_json: bool = True
