@@ -147,10 +147,20 @@ class ThrowawayRedis:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
-                "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.dir), "--appendonly", "yes", "--save", "",
-                "--logfile", str(self.dir / "redis.log"),
-            ],  # fmt: skip
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--logfile",
+                str(self.dir / "redis.log"),
+            ],
         )
         eventually(self.ping, what="redis-server to answer", seconds=30)
 
@@ -186,7 +196,7 @@ def _offset_is_free(offset: int, ports: list[int]) -> bool:
 def pick_port_offset(replicas: dict[str, int]) -> int:
     """An offset that moves every fixed port of `make run` onto free ones."""
     sys.path.insert(0, str(ROOT / "deploy"))
-    import registry  # noqa: PLC0415  (deploy/registry.py, stdlib only)
+    import registry
 
     services = registry.load()
     ports = [8080, *range(9101, 9101 + sum(len(s.workers) for s in services))]

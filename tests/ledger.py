@@ -40,7 +40,7 @@ async def _events(conn: asyncpg.Connection, books: Books) -> None:
     union = " UNION ALL ".join(
         f"SELECT '{s}' AS producer, event_id, type FROM {s}.outbox" for s in outboxes
     )
-    books.events_published = await conn.fetchval(f"SELECT count(*) FROM ({union}) o")  # noqa: S608
+    books.events_published = await conn.fetchval(f"SELECT count(*) FROM ({union}) o")
     for schema in await _tables(conn, "inbox"):
         # Which event types a group consumes, from what it handled; then every published
         # event of those types must be in its inbox.
@@ -55,19 +55,21 @@ async def _events(conn: asyncpg.Connection, books: Books) -> None:
             WHERE NOT EXISTS (SELECT 1 FROM {schema}.inbox i
                               WHERE i.consumer_group = w.consumer_group
                                 AND i.event_id = o.event_id)
-            """  # noqa: S608
+            """
         )
         for row in rows:
             books.lost.setdefault(f"{row['consumer_group']} <- {row['producer']}", []).append(
                 row["event_id"]
             )
-        books.events_handled += await conn.fetchval(f"SELECT count(*) FROM {schema}.inbox")  # noqa: S608
+        books.events_handled += await conn.fetchval(f"SELECT count(*) FROM {schema}.inbox")
 
 
 async def _orders(conn: asyncpg.Connection, books: Books, order_ids: list[int]) -> None:
     orders = {
         r["id"]: r["status"]
-        for r in await conn.fetch("SELECT id, status FROM orders.orders WHERE id = ANY($1)", order_ids)
+        for r in await conn.fetch(
+            "SELECT id, status FROM orders.orders WHERE id = ANY($1)", order_ids
+        )
     }
     succeeded = {
         r["order_id"]: r["n"]
@@ -100,7 +102,9 @@ async def _orders(conn: asyncpg.Connection, books: Books, order_ids: list[int]) 
     charges = await conn.fetchval(
         "SELECT count(*) FROM payments.provider_charges WHERE kind = 'charge' AND succeeded"
     )
-    payments = await conn.fetchval("SELECT count(*) FROM payments.payments WHERE status = 'succeeded'")
+    payments = await conn.fetchval(
+        "SELECT count(*) FROM payments.payments WHERE status = 'succeeded'"
+    )
     if charges != payments:
         books.doubled.append(f"{charges} successful provider charges for {payments} payments")
 
@@ -144,7 +148,7 @@ def settled_books(
     dsn: str, *, order_ids: list[int], initial_stock: dict[int, int], seconds: float = 60
 ) -> Books:
     """The books once the saga has caught up (events still in flight are not lost yet)."""
-    import time  # noqa: PLC0415
+    import time
 
     deadline = time.monotonic() + seconds
     while True:

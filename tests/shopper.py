@@ -143,6 +143,12 @@ class Shop:
 
     def checkout(self, headers: dict[str, str], product_id: int, quantity: int = 1) -> int:
         """Cart, line, order, payment; returns the order id once it is paid or cancelled."""
+        order_id = self.place_order(headers, product_id, quantity)
+        self.pay_and_settle(headers, order_id)
+        return order_id
+
+    def place_order(self, headers: dict[str, str], product_id: int, quantity: int = 1) -> int:
+        """Cart, line and order (writes of the orders service alone); the order's id."""
         cart = self.call("POST", "/api/shopping-carts/", json={}, headers=headers)
         if cart.status_code != 201:
             raise CheckoutFailed(f"cart: {cart.status_code} {cart.text}")
@@ -159,13 +165,16 @@ class Shop:
         order = self.call("POST", "/api/orders/", json={"cart_id": line["cart_id"]}, headers=key)
         if order.status_code not in (200, 201):
             raise CheckoutFailed(f"order: {order.status_code} {order.text}")
-        order_id = int(order.json()["id"])
+        return int(order.json()["id"])
+
+    def pay_and_settle(self, headers: dict[str, str], order_id: int) -> None:
+        """Wait for the stock verdict, pay, wait for the payment's verdict."""
         status = self.until(
             lambda: (s := self.order_status(headers, order_id)) != "pending" and s,
             f"order {order_id} to leave pending",
         )
         if status == "cancelled":
-            return order_id
+            return
         payment = {
             "order_id": order_id,
             "method": "card",
@@ -184,7 +193,6 @@ class Shop:
             lambda: self.order_status(headers, order_id) in ("paid", "payment_failed"),
             f"order {order_id} to be paid",
         )
-        return order_id
 
 
 class ReadLoad:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.faultstack import FaultStack, eventually, fault_stack, missing_tools
@@ -120,6 +121,36 @@ def test_a_restart_mid_checkout_loses_and_doubles_nothing(
     for service in ("users", "catalog", "orders", "payments"):
         stack.wait_ready(service)
     assert stack.status()["orders-worker"]["starts"] == 1, statuses
+
+
+def test_without_redis_writes_succeed_reads_fall_back_and_readiness_is_degraded(
+    stack: FaultStack, shop: Shop, product: int
+) -> None:
+    customers = [shop.customer() for _ in range(3)]
+    stack.redis.stop()
+    try:
+        # Reads: the catalog's cache is gone, PostgreSQL answers (no retries here).
+        for _ in range(5):
+            response = shop.call(
+                "GET",
+                f"/api/products/{product}/",
+                headers={"Authorization": "Bearer -"},
+                retry=False,
+            )
+            assert response.status_code == 200, response.text
+        ready = httpx.get(f"http://127.0.0.1:{stack.service_port('catalog')}/health/ready")
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["checks"]["redis"].startswith("error")
+        # Writes: orders are accepted at once; their events wait in the outbox.
+        order_ids = [shop.place_order(h, product) for h in customers]
+        # Logins: the limiter fails open.
+        assert shop.customer()
+    finally:
+        stack.redis.start()
+    for headers, order_id in zip(customers, order_ids, strict=True):
+        shop.pay_and_settle(headers, order_id)
+    assert_books_balance(stack, order_ids, product)
 
 
 def test_statuses_seen_are_only_successes_or_retryable(shop: Shop) -> None:

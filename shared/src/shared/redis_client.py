@@ -12,5 +12,7 @@ def create_redis(settings: ServiceSettings) -> Redis:
         settings.redis_url.get_secret_value(),
         decode_responses=True,
         socket_connect_timeout=2,
+        # Bounded like every wait on a dependency; above the consumers' XREADGROUP BLOCK.
+        socket_timeout=settings.redis_timeout_s,
         health_check_interval=30,
     )

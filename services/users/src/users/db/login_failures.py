@@ -1,10 +1,19 @@
-"""Failed-login counters in Redis, per account and per client address."""
+"""Failed-login counters in Redis, per account and per client address.
+
+Without Redis the limiter fails open: logins are checked by password alone (bcrypt's
+cost and the gateway's per-address limit on /api/auth/login still slow guessing), so a
+Redis outage does not lock every customer out. Each opening is logged as a warning.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 
 def _key(kind: str, value: str) -> str:
@@ -25,11 +34,15 @@ class LoginFailures:
     async def seconds_locked(self, *, email: str, address: str) -> int:
         """0 if a login may be tried now, else how long until it may."""
         keys = {"account": _key("account", email), "address": _key("address", address)}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys.values():
-                pipe.get(key)
-                pipe.ttl(key)
-            results = await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in keys.values():
+                    pipe.get(key)
+                    pipe.ttl(key)
+                results = await pipe.execute()
+        except RedisError as exc:
+            log.warning("login limiter open, Redis unavailable: %s", exc)
+            return 0
         wait = 0
         for i, kind in enumerate(keys):
             count, ttl = results[2 * i], results[2 * i + 1]
@@ -38,11 +51,17 @@ class LoginFailures:
         return wait
 
     async def record_failure(self, *, email: str, address: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for key in (_key("account", email), _key("address", address)):
-                pipe.incr(key)
-                pipe.expire(key, self.window, nx=True)
-            await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for key in (_key("account", email), _key("address", address)):
+                    pipe.incr(key)
+                    pipe.expire(key, self.window, nx=True)
+                await pipe.execute()
+        except RedisError as exc:
+            log.warning("login failure not counted, Redis unavailable: %s", exc)
 
     async def clear_account(self, *, email: str) -> None:
-        await self.redis.delete(_key("account", email))
+        try:
+            await self.redis.delete(_key("account", email))
+        except RedisError as exc:
+            log.warning("login failures not cleared, Redis unavailable: %s", exc)
