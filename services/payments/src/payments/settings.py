@@ -26,5 +26,8 @@ class PaymentsSettings(ServiceSettings):
     # Attempts at a provider call that fails transiently, spaced by doubling back-off.
     provider_max_attempts: int = Field(default=3, ge=1)
     provider_backoff_s: float = Field(default=0.2, ge=0)
+    # Each provider call's bound (a real provider answers in 0.3-1 s); a call that times
+    # out is asked again with the same idempotency key, never failed (a late charge).
+    provider_timeout_s: float = Field(default=5.0, gt=0)
     # The worker's consumer name; stable per worker so a restart drains its own pending.
     worker_name: str = ""
