@@ -37,8 +37,9 @@ class ServiceSettings(BaseSettings):
     db_connect_timeout_s: float = 3.0
     db_command_timeout_s: float = 10.0
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
-    # Seconds a Redis command may take; must exceed events.consumer_block_ms.
-    redis_timeout_s: float = 5.0
+    # Seconds a Redis command may take (twice, with the one retry); must exceed
+    # events.consumer_block_ms, the longest a consumer's XREADGROUP blocks.
+    redis_timeout_s: float = 2.0
     log_level: str = "INFO"
     log_json: bool = True
     # Access tokens are issued by the users service and verified everywhere.
