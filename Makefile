@@ -7,7 +7,7 @@ UV ?= uv
 PYTHON := .venv/bin/python
 SERVICES_WITH_MIGRATIONS := $(patsubst services/%/alembic.ini,%,$(wildcard services/*/alembic.ini))
 
-.PHONY: help install keys migrate run test lint fmt staff compose seed bench bench-events history-rebuild history-check clean
+.PHONY: help install keys migrate run test lint fmt staff compose seed bench bench-events history-rebuild history-check chaos clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,6 +69,10 @@ history-rebuild: migrate  ## rebuild the order-history projection from its event
 
 history-check: install  ## compare the order-history projection with the orders table; exit 1 on drift
 	@$(PYTHON) -m orders.history.check
+
+chaos: install  ## failures under load (kills, restarts, outages, slowness) on a throwaway stack: a table per scenario
+	@scripts/ensure-nginx.sh
+	@$(PYTHON) -m tests.chaos
 
 compose: install  ## regenerate deploy/compose.yaml and observability/prometheus.yml from deploy/services.toml
 	@$(PYTHON) deploy/compose.py

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from shared.dbadmin import SERVICES, service_url
+from tests.delayproxy import DelayProxy
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -178,8 +179,13 @@ class ThrowawayRedis:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
 
-    def restart(self, down_s: float = 0.0) -> None:
-        self.stop()
+    def restart(self, down_s: float = 0.0, *, crash: bool = False) -> None:
+        """A clean SHUTDOWN, or with `crash` a SIGKILL (what the AOF holds survives)."""
+        if crash and self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        else:
+            self.stop()
         time.sleep(down_s)
         self.start()
 
@@ -216,6 +222,11 @@ class FaultStack:
     workdir: Path
     replicas: dict[str, int] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Services reach PostgreSQL and Redis through delay proxies (tests/delayproxy.py),
+    # so a scenario can make them slow.
+    proxied: bool = False
+    pg_proxy: DelayProxy | None = None
+    redis_proxy: DelayProxy | None = None
     pg: ThrowawayPostgres = field(init=False)
     redis: ThrowawayRedis = field(init=False)
     offset: int = 0
@@ -239,6 +250,9 @@ class FaultStack:
         self.redis = ThrowawayRedis(self.workdir)
         self.pg.init()
         self.redis.start()
+        if self.proxied:
+            self.pg_proxy = DelayProxy("127.0.0.1", self.pg.port).__enter__()
+            self.redis_proxy = DelayProxy("127.0.0.1", self.redis.port).__enter__()
         self.offset = pick_port_offset(self.replicas)
         self.env = self._environment()
         self._migrate()
@@ -261,14 +275,16 @@ class FaultStack:
     def _environment(self) -> dict[str, str]:
         env = {**os.environ, "SHOP_DB_ADMIN_URL": self.pg.admin_url, "SHOP_DB_NAME": "shop"}
         jwks = f"http://127.0.0.1:{self.service_port('users')}/.well-known/jwks.json"
+        pg_port = self.pg_proxy.port if self.pg_proxy else self.pg.port
+        redis_url = f"redis://127.0.0.1:{self.redis_proxy.port}/0" if self.redis_proxy else None
         for name in (*SERVICES, "gateway"):
             prefix = f"{name.upper()}_"
             env[f"{prefix}ENVIRONMENT"] = "test"
-            env[f"{prefix}REDIS_URL"] = self.redis.url(0)
+            env[f"{prefix}REDIS_URL"] = redis_url or self.redis.url(0)
             env[f"{prefix}LOG_LEVEL"] = "WARNING"
             env[f"{prefix}JWKS_URL"] = jwks
             if name in SERVICES:
-                url = service_url(name, database="shop", port=self.pg.port)
+                url = service_url(name, database="shop", port=pg_port)
                 env[f"{prefix}DATABASE_URL"] = url
         key = self.workdir / "jwt-private.pem"
         env["USERS_JWT_PRIVATE_KEY_FILE"] = str(key)
@@ -302,6 +318,11 @@ class FaultStack:
         # nginx's workers run as `nobody` under root: let them into the rendered tree.
         for path in (self.workdir, self.stack_dir, self.stack_dir / "nginx"):
             path.chmod(0o755)
+
+    @property
+    def database_dsn(self) -> str:
+        """The superuser's DSN of the shop database (for the books)."""
+        return f"postgresql://postgres@127.0.0.1:{self.pg.port}/shop"
 
     @property
     def status_file(self) -> Path:
@@ -348,6 +369,9 @@ class FaultStack:
             except subprocess.TimeoutExpired:
                 self.supervisor.kill()
                 self.supervisor.wait()
+        for proxy in (self.pg_proxy, self.redis_proxy):
+            if proxy is not None:
+                proxy.__exit__(None, None, None)
         for part in ("redis", "pg"):
             if hasattr(self, part):
                 getattr(self, part).destroy()

@@ -63,7 +63,7 @@ def test_a_killed_replica_costs_no_get_and_comes_back(stack: FaultStack, product
         stack.wait_ready("catalog", 1)
         after = load.total()
         eventually(lambda: load.total() >= after + 50, what="GETs after the restart")
-    assert load.tally.failed == {}, load.tally.statuses
+    assert set(load.tally.statuses) == {"200"}, load.tally.statuses
     assert restarted != victim
     # The other replica and every other process kept running: one start each.
     status = stack.status()
@@ -94,7 +94,7 @@ def checkouts_through(
 
 def assert_books_balance(stack: FaultStack, order_ids: list[int], product: int) -> None:
     books = settled_books(
-        stack.pg.admin_url.rsplit("/", 1)[0] + "/shop",
+        stack.database_dsn,
         order_ids=order_ids,
         initial_stock={product: STOCK},
     )
