@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.faultstack import FaultStack, eventually, fault_stack, missing_tools
-from tests.ledger import Books, settled_books
+from tests.ledger import Books, read_books, settled_books
 from tests.shopper import CheckoutFailed, ReadLoad, Shop, Tally
 
 STOCK = 100_000
@@ -108,6 +108,9 @@ class Result:
     books: Books | None = None
     fault_at: float = 0.0
     back_at: float = 0.0
+    # Events already in the books before this scenario (the stack's database is shared).
+    published_before: int = 0
+    handled_before: int = 0
 
     @property
     def recovery_s(self) -> float:
@@ -123,6 +126,8 @@ def run_scenario(stack: FaultStack, scenario: Scenario, shoppers: int) -> Result
     product = shop.new_product(staff, stock=STOCK)
     customers = [shop.customer() for _ in range(shoppers)]
     result = Result(scenario, tally)
+    before = read_books(stack.database_dsn, order_ids=[], initial_stock={})
+    result.published_before, result.handled_before = before.events_published, before.events_handled
     order_ids: list[int] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -176,7 +181,8 @@ def table(results: list[Result]) -> str:
         lines.append(
             f"| {r.scenario.name} | {r.scenario.what} | {sum(r.tally.statuses.values())} "
             f"| {_statuses(r.tally)} | {r.checkouts} / {len(r.checkouts_failed)} "
-            f"| {len(books.wrong)} | {books.events_published} / {books.events_handled} "
+            f"| {len(books.wrong)} | {books.events_published - r.published_before} / "
+            f"{books.events_handled - r.handled_before} "
             f"| {books.lost_count} | {len(books.doubled)} "
             f"| {r.back_at - r.fault_at:.1f} s | {r.recovery_s:.1f} s |"
         )
