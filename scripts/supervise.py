@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FIRST_DELAY_S = 0.5
+LINE_LIMIT = 1 << 20
 MAX_DELAY_S = 30.0
 PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_.-]+):\s*(.+)$")
 SHELL_SYNTAX = re.compile(r"[;&|<>()`\n]|^\s*(trap|cd|while|for|if|until|case)\b")
@@ -140,7 +141,13 @@ class Supervisor:
 
     async def _pipe(self, name: str, stream: asyncio.StreamReader) -> None:
         prefix = self.prefixes[name]
-        while line := await stream.readline():
+        while True:
+            try:
+                line = await stream.readline()
+            except ValueError:  # a line longer than the buffer: pass it on in pieces
+                line = await stream.read(LINE_LIMIT)
+            if not line:
+                return
             sys.stdout.write(f"{time.strftime('%H:%M:%S')} {prefix}")
             sys.stdout.write(line.decode(errors="replace").rstrip("\n") + "\n")
             sys.stdout.flush()
@@ -154,7 +161,7 @@ class Supervisor:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # its own process group: Ctrl-C reaches us, we stop it
-            limit=1 << 20,
+            limit=LINE_LIMIT,
         )
         self.processes[child.name] = process
         child.pid, child.state, child.starts = process.pid, "running", child.starts + 1
@@ -166,7 +173,11 @@ class Supervisor:
     async def _keep_running(self, child: Child) -> None:
         while not self.stopping.is_set():
             started = time.monotonic()
-            code = await self._run_once(child)
+            try:
+                code = await self._run_once(child)
+            except OSError as exc:  # could not even start it (no such file, no fds left)
+                self.say(f"{child.name} could not start: {exc}", loud=True)
+                code = 127
             child.pid, child.last_exit = None, code
             if self.stopping.is_set():
                 child.state = "stopped"

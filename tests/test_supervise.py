@@ -179,3 +179,16 @@ def test_ctrl_c_stops_a_process_that_ignores_sigterm(
     assert s.stop(signal.SIGINT) == 0
     assert not alive(pid)
     assert "SIGKILL" in s.output()
+
+
+def test_a_line_longer_than_the_buffer_costs_nothing(
+    supervised: Callable[..., Supervised],
+) -> None:
+    s = supervised(
+        "chatty: python3 -c \"print('x' * 3000000); print('after', flush=True); "
+        "import time; time.sleep(600)\"\n"
+    )
+    eventually(lambda: "chatty | after" in s.output(), "the line after the long one")
+    assert s.status()["chatty"]["starts"] == 1
+    assert s.status()["chatty"]["state"] == "running"
+    assert s.stop() == 0
