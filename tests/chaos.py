@@ -139,6 +139,7 @@ def run_scenario(stack: FaultStack, scenario: Scenario, shoppers: int) -> Result
             except (CheckoutFailed, OSError, Exception) as exc:  # every failure is reported
                 with lock:
                     result.checkouts_failed.append(f"{type(exc).__name__}: {exc}"[:200])
+                stop.wait(1.0)  # a customer who failed does not hammer the shop
                 continue
             with lock:
                 order_ids.append(order_id)
