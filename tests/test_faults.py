@@ -156,4 +156,5 @@ def test_without_redis_writes_succeed_reads_fall_back_and_readiness_is_degraded(
 def test_statuses_seen_are_only_successes_or_retryable(shop: Shop) -> None:
     """What customers saw through all of the above: answers they could act on."""
     seen: dict[str, Any] = dict(shop.tally.statuses)
-    assert set(seen) <= {"200", "201", "202", "409", "422", "502", "503", "504", "error"}, seen
+    expected = {"200", "201", "202", "404", "409", "422", "429", "502", "503", "504", "error"}
+    assert set(seen) <= expected, seen
