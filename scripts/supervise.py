@@ -161,6 +161,8 @@ class Supervisor:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # its own process group: Ctrl-C reaches us, we stop it
+            # Python children write through the pipe line by line, as to a terminal.
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
             limit=LINE_LIMIT,
         )
         self.processes[child.name] = process
