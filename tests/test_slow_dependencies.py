@@ -6,6 +6,7 @@ is quick again."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,7 +47,7 @@ def replica(
     pg, rd = proxies
     db = urlsplit(redis_url).path
     env = {
-        **__import__("os").environ,
+        **os.environ,
         "CATALOG_ENVIRONMENT": "test",
         "CATALOG_LOG_LEVEL": "ERROR",
         "CATALOG_DATABASE_URL": service_url("catalog", database=test_database, port=pg.port),

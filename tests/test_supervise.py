@@ -186,7 +186,7 @@ def test_a_line_longer_than_the_buffer_costs_nothing(
 ) -> None:
     s = supervised(
         "chatty: python3 -c \"print('x' * 3000000); print('after', flush=True); "
-        "import time; time.sleep(600)\"\n"
+        'import time; time.sleep(600)"\n'
     )
     eventually(lambda: "chatty | after" in s.output(), "the line after the long one")
     assert s.status()["chatty"]["starts"] == 1
