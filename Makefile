@@ -7,7 +7,7 @@ UV ?= uv
 PYTHON := .venv/bin/python
 SERVICES_WITH_MIGRATIONS := $(patsubst services/%/alembic.ini,%,$(wildcard services/*/alembic.ini))
 
-.PHONY: help install keys migrate run test fuzz lint fmt staff compose seed bench bench-events bench-checkout history-rebuild history-check load load-data clean
+.PHONY: help install keys migrate run test fuzz lint fmt staff compose seed bench bench-events bench-checkout history-rebuild history-check load load-data chaos clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,7 +31,7 @@ run: install  ## run the whole shop behind nginx on http://127.0.0.1:8080, docs 
 	@$(PYTHON) scripts/stack.py check
 	@$(MAKE) --no-print-directory keys migrate
 	@$(PYTHON) scripts/stack.py render
-	@exec .venv/bin/honcho -f var/Procfile -d . start
+	@exec $(PYTHON) scripts/supervise.py var/Procfile --status var/supervise.json
 
 test: install  ## run every test against the real PostgreSQL, Redis and nginx
 	@scripts/ensure-nginx.sh
@@ -94,6 +94,10 @@ load: install  ## a JMeter plan of tests/load/: make load PLAN=browse [THREADS= 
 
 load-data: migrate  ## customers for the load plans: make load-data USERS=10000 (writes var/load/users.csv)
 	@$(PYTHON) -m users.cli load-customers --count $${USERS:-1000} --csv var/load/users.csv
+
+chaos: install  ## failures under load (kills, restarts, outages, slowness) on a throwaway stack: a table per scenario
+	@scripts/ensure-nginx.sh
+	@$(PYTHON) -m tests.chaos
 
 compose: install  ## regenerate deploy/compose.yaml and observability/prometheus.yml from deploy/services.toml
 	@$(PYTHON) deploy/compose.py

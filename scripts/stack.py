@@ -5,7 +5,10 @@ config and a Procfile for the wanted number of replicas (stdlib only).
     python scripts/stack.py render    # REPLICAS=2, USERS_REPLICAS=3, GATEWAY_PORT=8080
 
 Every service of deploy/services.toml gets its replicas (uvicorn on first port + i),
-its workers, and its nginx locations; nginx listens on GATEWAY_LISTEN.
+its workers, and its nginx locations; nginx listens on GATEWAY_LISTEN. PORT_OFFSET=N
+moves every port (gateway, replicas, worker metrics) up by N and STACK_DIR renders into
+another directory than var/, so a second stack (the fault tests, `make chaos`) runs
+beside `make run`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("STACK_DIR") or ROOT / "var")
 LOGS = VAR / "log"
 sys.path.insert(0, str(ROOT / "deploy"))
 
@@ -36,6 +39,13 @@ def replicas(service: str) -> int:
     value = os.environ.get(f"{service.upper()}_REPLICAS") or os.environ.get("REPLICAS") or "1"
     if not value.isdigit() or not 1 <= int(value) <= 16:
         raise SystemExit(f"{service.upper()}_REPLICAS / REPLICAS must be 1..16, not {value!r}")
+    return int(value)
+
+
+def port_offset() -> int:
+    value = os.environ.get("PORT_OFFSET") or "0"
+    if not value.isdigit() or int(value) > 50000:
+        raise SystemExit(f"PORT_OFFSET must be 0..50000, not {value!r}")
     return int(value)
 
 
@@ -93,13 +103,15 @@ def uvicorn_command(app: str, port: int, *, python: str = sys.executable) -> lis
 
 
 def render() -> None:
-    listen = os.environ.get("GATEWAY_LISTEN", "127.0.0.1:" + os.environ.get("GATEWAY_PORT", "8080"))
+    offset = port_offset()
+    gateway_port = int(os.environ.get("GATEWAY_PORT", "8080")) + offset
+    listen = os.environ.get("GATEWAY_LISTEN", f"127.0.0.1:{gateway_port}")
     services = registry.load()
-    ports = {s.name: s.ports(replicas(s.name)) for s in services}
+    ports = {s.name: [p + offset for p in s.ports(replicas(s.name))] for s in services}
     urls = {name: [f"http://127.0.0.1:{p}" for p in found] for name, found in ports.items()}
     gateway_services = registry.gateway_services_json(services, urls)
     procfile = []
-    worker_ports = itertools.count(FIRST_WORKER_METRICS_PORT)
+    worker_ports = itertools.count(FIRST_WORKER_METRICS_PORT + offset)
     for service in services:
         env = []
         if service.name == "gateway":

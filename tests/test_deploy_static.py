@@ -380,3 +380,22 @@ def test_compose_apps_run_in_production_and_refuse_default_secrets(
             assert settings_class().environment == "production"
         checked += 1
     assert checked == 4
+
+def test_every_compose_service_restarts_unless_it_is_a_one_shot_job() -> None:
+    """A crashed replica, worker or datastore comes back by itself; only the jobs that run
+    to completion (bootstrap, migrations, setup, keyspace creation) run once."""
+    services = load_compose()["services"]
+    awaited = {
+        dependency
+        for entry in services.values()
+        for dependency, condition in entry.get("depends_on", {}).items()
+        if condition == {"condition": "service_completed_successfully"}
+    }
+    jobs = {n for n in services if n.endswith(("-setup", "-migrate", "-bootstrap", "-init"))}
+    assert awaited <= jobs, f"awaited services not named as jobs: {awaited - jobs}"
+    for name, entry in services.items():
+        policy = entry.get("restart")
+        if name in jobs:
+            assert policy == "no", f"{name} is a one-shot job: restart 'no', not {policy!r}"
+        else:
+            assert policy == "unless-stopped", f"{name} must restart: {policy!r}"

@@ -26,7 +26,10 @@ def fake_service(state: dict[str, Any]) -> FastAPI:
     @app.get("/health/ready")
     async def ready() -> JSONResponse:
         ok = state["ready"]
-        return JSONResponse({"checks": {"database": "ok" if ok else "error"}}, 200 if ok else 503)
+        body: dict[str, Any] = {"checks": {"database": "ok" if ok else "error"}}
+        if state.get("degraded"):  # serving without Redis, as shared.health says
+            body["status"] = "degraded"
+        return JSONResponse(body, 200 if ok else 503)
 
     return app
 
@@ -72,6 +75,17 @@ async def test_health_is_ready_only_while_every_service_is() -> None:
     ok, body = await upstreams.health()
     assert not ok
     assert body["services"]["till"]["status"] == "unavailable"
+    assert body["services"]["shelf"]["status"] == "ready"
+    await upstreams.client.aclose()
+
+
+async def test_a_degraded_service_keeps_the_shop_up_and_says_so() -> None:
+    shelf, till = {"paths": [], "ready": True}, {"paths": [], "ready": True, "degraded": True}
+    upstreams = upstreams_for({"shelf": shelf, "till": till})
+    ok, body = await upstreams.health()
+    assert ok
+    assert body["status"] == "degraded"
+    assert body["services"]["till"]["status"] == "degraded"
     assert body["services"]["shelf"]["status"] == "ready"
     await upstreams.client.aclose()
 

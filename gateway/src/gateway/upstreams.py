@@ -130,7 +130,8 @@ class Upstreams:
             body = response.json()
         except ValueError:
             body = {}
-        status = "ready" if response.status_code == 200 else "unavailable"
+        # A replica without Redis answers 200 "degraded": it serves, from PostgreSQL.
+        status = body.get("status", "ready") if response.status_code == 200 else "unavailable"
         return {"url": url, "status": status, "checks": body.get("checks", {})}
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
@@ -140,9 +141,10 @@ class Upstreams:
             urls = [url for base in upstream.urls for url in await replica_urls(base)]
             replicas = await asyncio.gather(*(self._replica_ready(url) for url in urls))
             ready = sum(r["status"] == "ready" for r in replicas)
+            serving = sum(r["status"] in ("ready", "degraded") for r in replicas)
             if ready == len(replicas):
                 status = "ready"
-            elif ready:
+            elif serving:
                 status = "degraded"
             else:
                 status = "unavailable"
@@ -150,7 +152,9 @@ class Upstreams:
 
         services = dict(await asyncio.gather(*(one(u) for u in self.services)))
         ok = all(s["status"] != "unavailable" for s in services.values())
-        return ok, {"status": "ready" if ok else "unavailable", "services": services}
+        whole = all(s["status"] == "ready" for s in services.values())
+        status = "ready" if whole else "degraded" if ok else "unavailable"
+        return ok, {"status": status, "services": services}
 
     async def summary(self) -> tuple[bool, dict[str, Any]]:
         """The public view of `health()`: status and replica counts per service, no

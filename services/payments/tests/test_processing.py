@@ -21,10 +21,11 @@ from payments_support import (
 
 from payments.db.tables import inbox
 from payments.domain import processing
-from payments.domain.processing import RetryPolicy
+from payments.domain.processing import ProviderTimeout, RetryPolicy
 from payments.provider.simulated import SimulatedProvider
 from payments.settings import PaymentsSettings
 from payments.worker import Worker
+from shared.db import commit, rollback
 from shared.events.streams import events_stream
 
 URL = "/api/payments/"
@@ -186,3 +187,31 @@ async def test_a_payment_of_an_order_cancelled_meanwhile_is_not_charged(
     payment = await payment_row(app, response.json()["id"])
     assert (payment.status, payment.failure_reason) == ("failed", "order_cancelled")
     assert provider.charge_calls == 0
+
+
+async def test_a_provider_that_answers_too_late_is_asked_again_and_charges_once(
+    client: httpx.AsyncClient, app: FastAPI, alice: Headers, make_order: MakeOrder
+) -> None:
+    order_id = await make_order()
+    response = await client.post(URL, json=card_body(order_id), headers=with_key(alice))
+    payment_id = response.json()["id"]
+    # The provider records the charge, then its answer takes longer than we wait.
+    slow = SimulatedProvider(app.state.engine, latency_s=30.0)
+    impatient = RetryPolicy(attempts=2, backoff_s=0, timeout_s=0.5)
+    async with app.state.sessionmaker() as session:
+        with pytest.raises(ProviderTimeout):
+            await processing.process(session, slow, impatient, payment_id=payment_id)
+        await rollback(session)  # as the consumer does; the event is redelivered later
+    assert slow.charge_calls == 2
+    assert (await payment_row(app, payment_id)).status == "pending"  # not failed: maybe paid
+    # The provider is quick again: the redelivery settles it with the same key.
+    quick = SimulatedProvider(app.state.engine)
+    async with app.state.sessionmaker() as session:
+        await processing.process(session, quick, impatient, payment_id=payment_id)
+        await commit(session)
+    payment = await payment_row(app, payment_id)
+    assert payment.status == "succeeded"
+    [charge] = await provider_charges(app)
+    assert charge.reference == payment.charge_id
+    assert charge.requests >= 2
+    assert len(await published(app, "payments.PaymentSucceeded")) == 1

@@ -11,7 +11,9 @@ from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import DBAPIError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
@@ -224,8 +226,46 @@ _UNSTORABLE_TEXT = {"22021", "22P05"}
 _QUERY_CANCELED = "57014"
 
 
+# A client may try again soon; nginx tries a GET's other replicas first.
+RETRY_AFTER_SECONDS = 1
+# Connection exceptions, the server shutting down or starting, too many connections.
+# (A statement cancelled by statement_timeout, 57014, is the request's cost: query-timeout.)
+_UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "53300"}
+
+
+def database_unavailable(exc: DBAPIError) -> bool:
+    """Whether PostgreSQL failed (gone, restarting, too slow), not the statement."""
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None))
+    return (
+        exc.connection_invalidated
+        or isinstance(exc, OperationalError | InterfaceError)
+        or sqlstate.startswith("08")
+        or sqlstate in _UNAVAILABLE_STATES
+    )
+
+
+# Raised raw by asyncpg (connection refused, command timeout) and redis-py. A pool
+# timeout (every connection busy) is `_pool_timeout`'s.
+_UNAVAILABLE_ERRORS = (OSError, TimeoutError, RedisConnectionError, RedisTimeoutError)
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """A dependency (PostgreSQL, Redis) is gone or too slow: a fast 503 the client can
+    retry, not a 500. The request's transaction is rolled back, so nothing half-written."""
+    log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
+    return problem_response(
+        request,
+        503,
+        slug="service-unavailable",
+        detail="A service this request needs is unavailable; try again shortly.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _database_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DBAPIError)
+    if database_unavailable(exc):
+        return await _unavailable(request, exc)
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     if sqlstate in _UNSTORABLE_TEXT:
         return problem_response(
@@ -269,6 +309,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(PoolTimeout, _pool_timeout)
+    for unavailable in _UNAVAILABLE_ERRORS:
+        app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(Exception, _unhandled)
 
 

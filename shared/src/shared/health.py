@@ -1,4 +1,10 @@
-"""`/health/live` (the process answers) and `/health/ready` (its database and Redis do)."""
+"""`/health/live` (the process answers) and `/health/ready` (its database and Redis do).
+
+Without its database a replica serves nothing useful: 503 `unavailable`, and orchestrators
+stop routing to it. Without Redis it still serves (writes go to the outbox, reads to
+PostgreSQL, the login limiter opens): 200 `degraded`, so an outage of Redis does not take
+every replica out of rotation at once.
+"""
 
 from __future__ import annotations
 
@@ -38,8 +44,12 @@ async def ready(request: Request) -> JSONResponse:
         "database": await _check(_ping_database(request)),
         "redis": await _check(request.app.state.redis.ping()),
     }
-    ok = all(result == "ok" for result in checks.values())
+    if checks["database"] != "ok":
+        status = "unavailable"
+    elif checks["redis"] != "ok":
+        status = "degraded"
+    else:
+        status = "ready"
     return JSONResponse(
-        {"status": "ready" if ok else "unavailable", "checks": checks},
-        status_code=200 if ok else 503,
+        {"status": status, "checks": checks}, status_code=503 if status == "unavailable" else 200
     )

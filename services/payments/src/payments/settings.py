@@ -31,3 +31,6 @@ class PaymentsSettings(ServiceSettings):
     processor_max_in_flight: int = Field(default=64, ge=1)
     # Tests only: the simulated provider's hold cards wait for a test to release them.
     provider_test_holds: bool = False
+    # Each provider call's bound (a real provider answers in 0.3-1 s); a call that times
+    # out is asked again with the same idempotency key, never failed (a late charge).
+    provider_timeout_s: float = Field(default=5.0, gt=0)

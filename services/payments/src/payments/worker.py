@@ -38,7 +38,9 @@ PURGE_INTERVAL_S = 3600.0
 
 def retry_policy(settings: PaymentsSettings) -> RetryPolicy:
     return RetryPolicy(
-        attempts=settings.provider_max_attempts, backoff_s=settings.provider_backoff_s
+        attempts=settings.provider_max_attempts,
+        backoff_s=settings.provider_backoff_s,
+        timeout_s=settings.provider_timeout_s,
     )
 
 

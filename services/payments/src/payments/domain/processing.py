@@ -35,21 +35,33 @@ ORDER_CANCELLED = "order_cancelled"
 Sessions = async_sessionmaker[AsyncSession]
 
 
+class ProviderTimeout(Exception):
+    """The provider did not answer in time. Unlike a transient error, the call may have
+    taken effect: only the same call with the same idempotency key can tell, so the
+    payment stays pending and its event is redelivered (never failed, never re-keyed)."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Attempts at a provider call that fails transiently, with doubling back-off."""
+    """Attempts at a provider call that fails transiently or answers too late, with
+    doubling back-off; every attempt repeats the same call (same idempotency key)."""
 
     attempts: int = 3
     backoff_s: float = 0.2
+    # Each attempt's bound; None waits for ever.
+    timeout_s: float | None = None
 
     async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
         for number in range(1, self.attempts + 1):
             try:
-                return await attempt()
+                return await asyncio.wait_for(attempt(), self.timeout_s)
             except TransientProviderError:
                 if number == self.attempts:
                     raise
-                await asyncio.sleep(self.backoff_s * 2 ** (number - 1))
+            except TimeoutError as exc:
+                if number == self.attempts:
+                    raise ProviderTimeout(f"no answer in {self.timeout_s}s") from exc
+            await asyncio.sleep(self.backoff_s * 2 ** (number - 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
 

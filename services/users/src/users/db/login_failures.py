@@ -9,16 +9,24 @@
 - Per account: `per_account` failures within `window` from all addresses together stop
   distributed guessing. It is set far above what one address can reach, and an address
   where this account logged in successfully in the last `known_for` seconds passes it.
+
+Without Redis the limiter fails open: logins are checked by password alone (bcrypt's
+cost and the gateway's per-address limit on /api/auth/login still slow guessing), so a
+Redis outage does not lock every customer out. Each opening is logged as a warning.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 PREFIX = "users:login-failures"
 
@@ -66,13 +74,18 @@ class LoginFailures:
     async def seconds_locked(self, *, email: str, address: str) -> int:
         """0 if a login may be tried now, else how long until it may."""
         keys = self._keys(email, address)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hget(keys["pair"], "next_at")
-            for kind in ("address", "account"):
-                pipe.get(keys[kind])
-                pipe.ttl(keys[kind])
-            pipe.exists(keys["known"])
-            next_at, by_address, address_ttl, by_account, account_ttl, known = await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hget(keys["pair"], "next_at")
+                for kind in ("address", "account"):
+                    pipe.get(keys[kind])
+                    pipe.ttl(keys[kind])
+                pipe.exists(keys["known"])
+                replies = await pipe.execute()
+        except RedisError as exc:
+            log.warning("login limiter open, Redis unavailable: %s", exc)
+            return 0
+        next_at, by_address, address_ttl, by_account, account_ttl, known = replies
         wait = 0.0
         if next_at is not None:
             wait = max(wait, float(next_at) - time.time())
@@ -84,6 +97,12 @@ class LoginFailures:
         return math.ceil(wait) if wait > 0 else 0
 
     async def record_failure(self, *, email: str, address: str) -> None:
+        try:
+            await self._count_failure(email=email, address=address)
+        except RedisError as exc:
+            log.warning("login failure not counted, Redis unavailable: %s", exc)
+
+    async def _count_failure(self, *, email: str, address: str) -> None:
         keys = self._keys(email, address)
         window = self.settings.window
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -103,7 +122,10 @@ class LoginFailures:
         """The owner got in from here: forget this address's failures on the account and
         remember the address, so distributed guessing cannot lock it out."""
         keys = self._keys(email, address)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(keys["pair"])
-            pipe.set(keys["known"], "1", ex=self.settings.known_for)
-            await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(keys["pair"])
+                pipe.set(keys["known"], "1", ex=self.settings.known_for)
+                await pipe.execute()
+        except RedisError as exc:
+            log.warning("login success not recorded, Redis unavailable: %s", exc)
