@@ -59,6 +59,19 @@ class Options:
     cors_origins: Sequence[str] = ()
     # Set (Docker's 127.0.0.11) to re-resolve upstream host names: needs nginx >= 1.27.3.
     resolver: str | None = None
+    # A loopback address for stub_status (the nginx exporter reads it), or None.
+    status_listen: str | None = None
+
+
+def status_server(listen: str | None) -> str:
+    """stub_status on a listen of its own: the public server never routes to it."""
+    if not listen:
+        return ""
+    return (
+        f"    server {{\n        listen {listen};\n        access_log off;\n"
+        "        location = /stub_status { stub_status; }\n"
+        "        location / { return 404; }\n    }\n"
+    )
 
 
 def upstream_block(name: str, servers: Sequence[str], *, resolve: bool) -> str:
@@ -158,6 +171,7 @@ def render(
         "api_retry_after": str(Limits.refill_seconds(limits.api_rate)),
         "cors_origins": origins,
         "resolver": resolver,
+        "status_server": status_server(options.status_listen),
     }
     for source in sorted(HERE.iterdir()):
         if source.suffix in (".conf", ".template"):
@@ -187,6 +201,7 @@ def main() -> None:
         action="store_true",
         help=f"upstreams <service>:{COMPOSE_PORT}, re-resolved through Docker's DNS",
     )
+    parser.add_argument("--status-listen", help="loopback address for nginx's stub_status")
     parser.add_argument("--access-log", default="/dev/stdout")
     parser.add_argument("--error-log", default="stderr")
     parser.add_argument("--worker-processes", default="auto")
@@ -219,6 +234,7 @@ def main() -> None:
             limits=Limits(args.auth_rate, args.auth_burst, args.api_rate, args.api_burst),
             cors_origins=[o for value in args.cors_origin for o in value.split(",") if o],
             resolver=resolver,
+            status_listen=args.status_listen,
         ),
     )
     print(path)
