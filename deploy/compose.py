@@ -23,7 +23,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import registry  # noqa: E402  (deploy/registry.py)
-from monitoring import STREAM_PATTERN, Ports  # noqa: E402  (deploy/monitoring.py)
+from monitoring import Ports, stream_patterns  # noqa: E402  (deploy/monitoring.py)
 
 EXPORTER_PORTS = {"postgres": Ports.postgres, "redis": Ports.redis, "nginx": Ports.nginx}
 NGINX_STATUS_PORT = Ports.nginx_status
@@ -330,7 +330,7 @@ def exporters() -> dict[str, Any]:
             "image": "oliver006/redis_exporter:v1.74.0",
             "environment": {
                 "REDIS_ADDR": "redis://redis:6379",
-                "REDIS_EXPORTER_CHECK_STREAMS": f"db0={STREAM_PATTERN}",
+                "REDIS_EXPORTER_CHECK_STREAMS": stream_patterns("0"),
             },
             "depends_on": {"redis": {"condition": "service_healthy"}},
             "expose": [str(EXPORTER_PORTS["redis"])],

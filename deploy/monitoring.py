@@ -18,8 +18,13 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parents[1]
 RULES_DIR = ROOT / "observability" / "rules"
 EXPORTER_JOBS = ("postgres", "redis", "nginx")
-# The event streams the Redis exporter reports on (length, groups, lag).
-STREAM_PATTERN = "*.events*"
+# The event and dead-letter streams the Redis exporter reports on (length, groups, lag).
+STREAM_PATTERNS = ("*.events", "*.dead-letter")
+
+
+def stream_patterns(db: str) -> str:
+    """The Redis exporter's -check-streams value for database `db`."""
+    return ",".join(f"db{db}={pattern}" for pattern in STREAM_PATTERNS)
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,7 @@ def exporter_commands(
                 binary("prometheus-redis-exporter"),
                 f"-redis.addr={redis_addr}",
                 f"-web.listen-address=127.0.0.1:{ports.redis}",
-                f"-check-streams=db{db}={STREAM_PATTERN}",
+                f"-check-streams={stream_patterns(db)}",
             ],
             {},
         ),

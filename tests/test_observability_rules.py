@@ -19,19 +19,21 @@ RULE_FILES = sorted(RULES.glob("*.yml"))
 UNIT_TESTS = sorted((RULES / "tests").glob("*.yml"))
 
 
-def promtool() -> str:
-    """promtool, which `make test` installs: missing where it could be installed (root
-    with apt-get, as on CI) is a failure, elsewhere a skip that says why."""
-    found = shutil.which("promtool")
+def debian_tool(name: str, package: str) -> str:
+    """A tool that `make test` installs (scripts/ensure-observability.sh): missing where it
+    could be installed (root with apt-get, as on CI) is a failure, elsewhere a skip."""
+    found = shutil.which(name)
     if found:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        pytest.fail(
-            "promtool is missing: `make test` installs it (scripts/ensure-observability.sh)"
-        )
+        pytest.fail(f"{name} is missing: `make test` installs it (scripts/ensure-observability.sh)")
     pytest.skip(
-        "promtool is missing and cannot be installed here (not root): apt-get install prometheus"
+        f"{name} is missing and cannot be installed here (not root): apt-get install {package}"
     )
+
+
+def promtool() -> str:
+    return debian_tool("promtool", "prometheus")
 
 
 def alerts() -> list[dict[str, Any]]:
