@@ -124,8 +124,11 @@ def observed(
                 return False
 
         eventually(ready, what=f"Prometheus to start:\n{(out / 'prometheus.log').read_text()}")
-        with prometheus, httpx.Client(base_url=gateway_url, timeout=10) as gateway:
-            yield Observed(prometheus=prometheus, gateway=gateway)
+        try:
+            with httpx.Client(base_url=gateway_url, timeout=10) as gateway:
+                yield Observed(prometheus=prometheus, gateway=gateway)
+        finally:
+            prometheus.close()
     finally:
         stop(processes)
 

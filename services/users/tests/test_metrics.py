@@ -16,9 +16,8 @@ def sample(name: str, **labels: str) -> float:
 
 async def test_logins_are_counted_by_outcome(client: httpx.AsyncClient, register: Any) -> None:
     await register()
-    success, failure = sample("shop_logins_total", outcome="success"), sample(
-        "shop_logins_total", outcome="failure"
-    )
+    success = sample("shop_logins_total", outcome="success")
+    failure = sample("shop_logins_total", outcome="failure")
     ok = await client.post(
         "/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD}
     )
