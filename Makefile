@@ -26,8 +26,9 @@ migrate: install  ## create the database, schemas and roles, then run every serv
 		(cd services/$$service && ../../.venv/bin/alembic upgrade head) || exit 1; \
 	done
 
-run: install  ## run the whole shop behind nginx on http://127.0.0.1:8080, docs at /docs (Ctrl-C stops it)
+run: install  ## run the whole shop behind nginx on http://127.0.0.1:8080, docs at /docs, Prometheus on :9090 (OBSERVE=0: without)
 	@scripts/ensure-nginx.sh
+	@[ "$(OBSERVE)" = 0 ] || scripts/ensure-observability.sh
 	@$(PYTHON) scripts/stack.py check
 	@$(MAKE) --no-print-directory keys migrate
 	@$(PYTHON) scripts/stack.py render
@@ -37,6 +38,7 @@ test: install  ## run every test against the real PostgreSQL, Redis and nginx
 	@scripts/ensure-nginx.sh
 	@scripts/ensure-test-tools.sh
 	@scripts/ensure-jmeter.sh || echo "JMeter is unavailable: the load-plan tests will skip" >&2
+	@scripts/ensure-observability.sh || echo "the observability tests will fail: Prometheus is missing" >&2
 	@$(PYTHON) scripts/stack.py check
 	@.venv/bin/pytest $(PYTEST_ARGS)
 

@@ -23,6 +23,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import registry  # noqa: E402  (deploy/registry.py)
+from monitoring import Ports, stream_patterns  # noqa: E402  (deploy/monitoring.py)
+
+EXPORTER_PORTS = {"postgres": Ports.postgres, "redis": Ports.redis, "nginx": Ports.nginx}
+NGINX_STATUS_PORT = Ports.nginx_status
 
 COMPOSE_FILE = HERE / "compose.yaml"
 PROMETHEUS_FILE = ROOT / "observability" / "prometheus.yml"
@@ -140,6 +144,8 @@ def infrastructure() -> dict[str, Any]:
         "postgres": {
             "image": "postgres:16-alpine",
             "environment": {"POSTGRES_PASSWORD": secret("POSTGRES_PASSWORD")},
+            # pg_stat_statements collects per-statement timings (the exporter reads them).
+            "command": ["postgres", "-c", "shared_preload_libraries=pg_stat_statements"],
             "volumes": ["postgres-data:/var/lib/postgresql/data"],
             "healthcheck": healthcheck(
                 ["CMD-SHELL", "pg_isready -U postgres -d postgres"], start="10s", interval="5s"
@@ -301,12 +307,14 @@ def edge(services: list[registry.Service]) -> dict[str, Any]:
             ],
             "volumes": [
                 "../observability/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+                "../observability/rules:/etc/prometheus/rules:ro",
                 "prometheus-data:/prometheus",
             ],
             "ports": [f"{ADMIN_BIND}:${{PROMETHEUS_PORT:-9090}}:9090"],
             "healthcheck": healthcheck([*wget, "http://127.0.0.1:9090/-/ready"], start="10s"),
             "restart": "unless-stopped",
         },
+        **exporters(),
         "grafana": {
             "image": "grafana/grafana:12.1.0",
             "environment": {
@@ -326,6 +334,67 @@ def edge(services: list[registry.Service]) -> dict[str, Any]:
     }
 
 
+def exporters() -> dict[str, Any]:
+    """The PostgreSQL, Redis and nginx exporters and Alertmanager (docs/operations.md)."""
+    wget = ["CMD", "wget", "-q", "-O", "/dev/null"]
+    postgres_url = (
+        f"postgresql://postgres:{secret('POSTGRES_PASSWORD')}@postgres:5432/shop?sslmode=disable"
+    )
+    return {
+        "postgres-exporter": {
+            "image": "quay.io/prometheuscommunity/postgres-exporter:v0.17.1",
+            "command": ["--collector.stat_statements"],
+            "environment": {"DATA_SOURCE_NAME": postgres_url},
+            "depends_on": {"postgres": {"condition": "service_healthy"}},
+            "expose": [str(EXPORTER_PORTS["postgres"])],
+            "healthcheck": healthcheck(
+                [*wget, f"http://127.0.0.1:{EXPORTER_PORTS['postgres']}/metrics"], start="10s"
+            ),
+            "restart": "unless-stopped",
+        },
+        "redis-exporter": {
+            "image": "oliver006/redis_exporter:v1.74.0",
+            "environment": {
+                "REDIS_ADDR": "redis://redis:6379",
+                "REDIS_EXPORTER_CHECK_STREAMS": stream_patterns("0"),
+            },
+            "depends_on": {"redis": {"condition": "service_healthy"}},
+            "expose": [str(EXPORTER_PORTS["redis"])],
+            # A scratch image (no shell, no HTTP client): the binary runs; Prometheus'
+            # up{job="redis"} (ShopExporterDown) watches that it serves.
+            "healthcheck": healthcheck(["CMD", "/redis_exporter", "--version"], start="5s"),
+            "restart": "unless-stopped",
+        },
+        # In nginx's network namespace: stub_status listens on its 127.0.0.1 only, and
+        # Prometheus scrapes this exporter as nginx:9113.
+        "nginx-exporter": {
+            "image": "nginx/nginx-prometheus-exporter:1.4.2",
+            "command": [f"--nginx.scrape-uri=http://127.0.0.1:{NGINX_STATUS_PORT}/stub_status"],
+            "network_mode": "service:nginx",
+            "depends_on": {"nginx": {"condition": "service_healthy"}},
+            # A scratch image too: see redis-exporter.
+            "healthcheck": healthcheck(
+                ["CMD", "/usr/bin/nginx-prometheus-exporter", "--version"], start="5s"
+            ),
+            "restart": "unless-stopped",
+        },
+        "alertmanager": {
+            "image": "prom/alertmanager:v0.28.1",
+            "command": [
+                "--config.file=/etc/alertmanager/alertmanager.yml",
+                "--storage.path=/alertmanager",
+            ],
+            "volumes": [
+                "../observability/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro",
+                "alertmanager-data:/alertmanager",
+            ],
+            "ports": ["127.0.0.1:${ALERTMANAGER_PORT:-9093}:9093"],
+            "healthcheck": healthcheck([*wget, "http://127.0.0.1:9093/-/ready"], start="10s"),
+            "restart": "unless-stopped",
+        },
+    }
+
+
 def compose(services: list[registry.Service]) -> dict[str, Any]:
     all_services = {**infrastructure(), **apps(services), **edge(services)}
     volumes = {
@@ -335,6 +404,7 @@ def compose(services: list[registry.Service]) -> dict[str, Any]:
         "cassandra-2-data": {},
         "cassandra-3-data": {},
         "prometheus-data": {},
+        "alertmanager-data": {},
         "grafana-data": {},
     }
     for service in services:
@@ -353,6 +423,8 @@ def prometheus(services: list[registry.Service]) -> dict[str, Any]:
     """Every replica of every app, found through Docker's DNS (one A record per replica)."""
     return {
         "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+        "rule_files": ["/etc/prometheus/rules/*.yml"],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]},
         "scrape_configs": [
             {
                 "job_name": "shop",
@@ -387,6 +459,14 @@ def prometheus(services: list[registry.Service]) -> dict[str, Any]:
                 ],
             },
             {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
+            *(
+                {"job_name": job, "static_configs": [{"targets": [target]}]}
+                for job, target in (
+                    ("postgres", f"postgres-exporter:{EXPORTER_PORTS['postgres']}"),
+                    ("redis", f"redis-exporter:{EXPORTER_PORTS['redis']}"),
+                    ("nginx", f"nginx:{EXPORTER_PORTS['nginx']}"),
+                )
+            ),
         ],
     }
 
@@ -399,7 +479,8 @@ def generated() -> dict[Path, str]:
     services = registry.load()
     prometheus_header = (
         "# GENERATED by deploy/compose.py from deploy/services.toml (`make compose`).\n"
-        "# Scrapes every replica's /metrics; Docker's DNS answers one address per replica.\n"
+        "# Scrapes every replica's /metrics (Docker's DNS answers one address per replica), the\n"
+        "# exporters, and loads observability/rules; alerts go to Alertmanager.\n"
     )
     return {
         COMPOSE_FILE: HEADER + dump(compose(services)),

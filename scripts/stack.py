@@ -3,6 +3,7 @@ config and a Procfile for the wanted number of replicas (stdlib only).
 
     python scripts/stack.py check
     python scripts/stack.py render    # REPLICAS=2, USERS_REPLICAS=3, GATEWAY_PORT=8080
+                                      # OBSERVE=0: without Prometheus and the exporters
 
 Every service of deploy/services.toml gets its replicas (uvicorn on first port + i),
 its workers, and its nginx locations; nginx listens on GATEWAY_LISTEN. PORT_OFFSET=N
@@ -29,6 +30,7 @@ VAR = Path(os.environ.get("STACK_DIR") or ROOT / "var")
 LOGS = VAR / "log"
 sys.path.insert(0, str(ROOT / "deploy"))
 
+import monitoring  # noqa: E402  (deploy/monitoring.py, stdlib only)
 import registry  # noqa: E402  (deploy/registry.py, stdlib only)
 
 FIRST_WORKER_METRICS_PORT = 9101
@@ -102,6 +104,35 @@ def uvicorn_command(app: str, port: int, *, python: str = sys.executable) -> lis
     ]
 
 
+def observing() -> bool:
+    return os.environ.get("OBSERVE", "1") != "0"
+
+
+def observability(ports: dict[str, list[int]], workers: dict[str, int]) -> list[str]:
+    """Procfile lines of Prometheus (127.0.0.1:9090, rules of observability/rules) and
+    the PostgreSQL, Redis and nginx exporters, with file_sd lists of every replica and
+    worker rendered into var/prometheus."""
+    out = VAR / "prometheus"
+    listen = monitoring.Ports()
+    config = monitoring.write(out, monitoring.targets(ports, workers, listen))
+    data = out / "data"
+    data.mkdir(exist_ok=True)
+    admin = urlparse(os.environ.get("SHOP_DB_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/"))
+    database = os.environ.get("SHOP_DB_NAME", "shop")
+    exporters = monitoring.exporter_commands(
+        postgres_url=admin._replace(path=f"/{database}", query="sslmode=disable").geturl(),
+        redis_url=os.environ.get("USERS_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        ports=listen,
+    )
+    lines = [
+        f"prometheus: {shlex.join(monitoring.prometheus_command(config, data, listen.prometheus))}"
+    ]
+    for name, (command, env) in exporters.items():
+        assignments = [f"{key}={value}" for key, value in env.items()]
+        lines.append(f"{name}: {shlex.join(['env', *assignments, *command])}")
+    return lines
+
+
 def render() -> None:
     offset = port_offset()
     gateway_port = int(os.environ.get("GATEWAY_PORT", "8080")) + offset
@@ -112,6 +143,7 @@ def render() -> None:
     gateway_services = registry.gateway_services_json(services, urls)
     procfile = []
     worker_ports = itertools.count(FIRST_WORKER_METRICS_PORT + offset)
+    worker_metrics: dict[str, int] = {}
     for service in services:
         env = []
         if service.name == "gateway":
@@ -130,7 +162,8 @@ def render() -> None:
             # `python` in a registry command is this workspace's interpreter.
             path = f"PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH"
             # Each worker serves its event metrics (lag, pending) on a port of its own.
-            metrics = f"{service.env_prefix}WORKER_METRICS_PORT={next(worker_ports)}"
+            port = worker_metrics[f"{service.name}-{worker}"] = next(worker_ports)
+            metrics = f"{service.env_prefix}WORKER_METRICS_PORT={port}"
             procfile.append(f"{service.name}-{worker}: env {path} {metrics} {command}")
     nginx_dir = VAR / "nginx"
     LOGS.mkdir(exist_ok=True)
@@ -159,12 +192,19 @@ def render() -> None:
                 for name, found in ports.items()
                 for arg in ("--upstream", f"{name}=" + ",".join(f"127.0.0.1:{p}" for p in found))
             ),
+            *(
+                ["--status-listen", f"127.0.0.1:{monitoring.Ports().nginx_status}"]
+                if observing()
+                else []
+            ),
         ],
         check=True,
         stdout=subprocess.DEVNULL,
     )
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     procfile.append(f"nginx: {nginx} -p {nginx_dir} -c {nginx_dir}/nginx.conf -g 'daemon off;'")
+    if observing():
+        procfile += observability(ports, worker_metrics)
     (VAR / "Procfile").write_text("\n".join(procfile) + "\n")
     summary = ", ".join(f"{name} x{len(found)}" for name, found in ports.items())
     print(f"gateway on http://{listen}  ({summary}); API docs at http://{listen}/docs")

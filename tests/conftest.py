@@ -116,6 +116,33 @@ class Replica:
 
 
 @dataclass
+class Worker:
+    """A worker process of the stack, which a test may kill and start again."""
+
+    name: str
+    metrics_port: int
+    command: str
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def restart(self) -> subprocess.Popen[bytes]:
+        """Start it again, with the same command and environment (and consumer name)."""
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                ["/bin/sh", "-c", f"exec {self.command}"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return self.process
+
+
+@dataclass
 class Stack:
     url: str
     workdir: Path
@@ -126,6 +153,8 @@ class Stack:
     nginx_root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="shop-nginx-")))
     replicas: dict[str, list[Replica]] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # "<service>-<worker>" -> the worker, whose metrics port Prometheus scrapes.
+    workers: dict[str, Worker] = field(default_factory=dict)
 
     @property
     def access_log(self) -> Path:
@@ -263,9 +292,12 @@ def stack(
                 log = workdir / f"{service.name}-{worker}.log"
                 # `python` in a registry command is this workspace's interpreter.
                 worker_env = {**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}
-                stack.processes.append(
-                    start(["/bin/sh", "-c", f"exec {command}"], log, env=worker_env)
-                )
+                metrics_port = free_port()
+                worker_env[f"{service.env_prefix}WORKER_METRICS_PORT"] = str(metrics_port)
+                process = start(["/bin/sh", "-c", f"exec {command}"], log, env=worker_env)
+                stack.processes.append(process)
+                name = f"{service.name}-{worker}"
+                stack.workers[name] = Worker(name, metrics_port, command, worker_env, log, process)
         for replicas in stack.replicas.values():
             for replica in replicas:
                 log = workdir / f"{replica.name}.log"
@@ -273,7 +305,7 @@ def stack(
         stack.url, _, _ = stack.start_nginx("nginx")
         yield stack
     finally:
-        stop(stack.processes)
+        stop([*stack.processes, *(w.process for w in stack.workers.values())])
         shutil.rmtree(stack.nginx_root, ignore_errors=True)
 
 

@@ -89,6 +89,19 @@ class Options:
     trusted_proxies: Sequence[str] = ()
     # Concurrent long polls (requests with `wait`) per client address.
     long_poll_connections: int = 10
+    # A loopback address for stub_status (the nginx exporter reads it), or None.
+    status_listen: str | None = None
+
+
+def status_server(listen: str | None) -> str:
+    """stub_status on a listen of its own: the public server never routes to it."""
+    if not listen:
+        return ""
+    return (
+        f"    server {{\n        listen {listen};\n        access_log off;\n"
+        "        location = /stub_status { stub_status; }\n"
+        "        location / { return 404; }\n    }\n"
+    )
 
 
 def upstream_block(name: str, servers: Sequence[str], *, resolve: bool) -> str:
@@ -203,6 +216,7 @@ def render(
         "api_retry_after": str(Limits.refill_seconds(limits.api_rate)),
         "cors_origins": origins,
         "resolver": resolver,
+        "status_server": status_server(options.status_listen),
     }
     for source in sorted(HERE.iterdir()):
         if source.suffix in (".conf", ".template"):
@@ -234,6 +248,7 @@ def main() -> None:
     )
     parser.add_argument("--access-log", default="/dev/stdout", help="a path, or off")
     parser.add_argument("--access-log-buffer", default="", help="e.g. 256k (files only)")
+    parser.add_argument("--status-listen", help="loopback address for nginx's stub_status")
     parser.add_argument("--error-log", default="stderr")
     parser.add_argument("--worker-processes", default="auto")
     # Defaults from GATEWAY_AUTH_RATE etc. (`make run`, the compose image's build args).
@@ -278,6 +293,7 @@ def main() -> None:
             server_names=[n for value in args.server_name for n in value.replace(",", " ").split()],
             trusted_proxies=[p for value in args.trusted_proxy for p in value.split(",") if p],
             long_poll_connections=args.long_poll_connections,
+            status_listen=args.status_listen,
         ),
     )
     print(path)

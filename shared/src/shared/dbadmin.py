@@ -92,8 +92,17 @@ async def bootstrap(database: str, services: Iterable[str] = SERVICES) -> None:
                 quoted = await target.fetchval("SELECT quote_ident($1::text)", extra)
                 await target.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted} AUTHORIZATION {role}")
                 await target.execute(f"ALTER SCHEMA {quoted} OWNER TO {role}")
+        await _slow_query_statistics(target)
     finally:
         await target.close()
+
+
+async def _slow_query_statistics(conn: asyncpg.Connection) -> None:
+    """pg_stat_statements in the shop's database (docs/operations.md). Its numbers are
+    collected only where the server preloads the library (compose does; a shared server
+    needs `shared_preload_libraries` and a restart, which the bootstrap never does)."""
+    with contextlib.suppress(asyncpg.PostgresError):
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 
 
 async def drop_database(database: str) -> None:

@@ -87,3 +87,8 @@ async def test_gauges_report_lag_pending_dead_letters_and_backlog(
     assert sample("shop_events_stream_pending", stream=stream, group="g") == 2
     assert sample("shop_events_dead_letter_length", stream=dead) == 1
     assert sample("shop_events_outbox_backlog", schema=scratch.schema) == 1
+    # Written just now: young, but not in the future.
+    assert (
+        0 <= sample("shop_events_stream_oldest_pending_age_seconds", stream=stream, group="g") < 60
+    )  # type: ignore[operator]
+    assert 0 <= sample("shop_events_outbox_oldest_age_seconds", schema=scratch.schema) < 60  # type: ignore[operator]

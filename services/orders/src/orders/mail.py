@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orders.db import orders, replicas
 from orders.db.tables import Order
 from orders.settings import OrdersSettings
+from shared import shop_metrics
 from shared.events.envelope import Envelope
 from shared.events.handlers import EventHandlers
 
@@ -51,15 +52,21 @@ def confirmation(order: Order, *, to: str, name: str, sender: str) -> EmailMessa
 
 
 async def send(message: EmailMessage, settings: OrdersSettings) -> None:
-    await aiosmtplib.send(
-        message,
-        hostname=settings.smtp_host,
-        port=settings.smtp_port,
-        username=settings.smtp_username or None,
-        password=settings.smtp_password.get_secret_value() or None,
-        start_tls=settings.smtp_start_tls,
-        timeout=settings.smtp_timeout_seconds,
-    )
+    # Counted when the mail server answers: the send is the fact, not the commit.
+    try:
+        await aiosmtplib.send(
+            message,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username or None,
+            password=settings.smtp_password.get_secret_value() or None,
+            start_tls=settings.smtp_start_tls,
+            timeout=settings.smtp_timeout_seconds,
+        )
+    except (aiosmtplib.SMTPException, OSError):
+        shop_metrics.EMAILS.labels(outcome="failed").inc()
+        raise
+    shop_metrics.EMAILS.labels(outcome="sent").inc()
 
 
 def mailer_handlers(settings: OrdersSettings) -> EventHandlers:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from prometheus_client import start_http_server
 
 from orders.settings import OrdersSettings
 from shared.logs import configure_logging
@@ -45,6 +46,9 @@ class KeepEverything:
 def main() -> None:
     settings = OrdersSettings()
     configure_logging(service="mailsink", level=settings.log_level, json=settings.log_json)
+    if settings.worker_metrics_port:
+        # Scraped like every worker: Prometheus' ShopWorkerDown sees the sink stop too.
+        start_http_server(settings.worker_metrics_port)
     handler = KeepEverything(Path(settings.mail_sink_dir))
     controller = Controller(handler, hostname=settings.mail_sink_host, port=settings.smtp_port)
     controller.start()

@@ -14,6 +14,11 @@ EVENTS_HANDLED = Counter(
     ["stream", "group", "outcome"],
 )
 OUTBOX_BACKLOG = Gauge("shop_events_outbox_backlog", "Outbox rows not yet published.", ["schema"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "shop_events_outbox_oldest_age_seconds",
+    "Age of the oldest outbox row not yet published (0 when none waits).",
+    ["schema"],
+)
 STREAM_LAG = Gauge(
     "shop_events_stream_lag",
     "Entries of a stream not yet delivered to a group.",
@@ -22,6 +27,11 @@ STREAM_LAG = Gauge(
 STREAM_PENDING = Gauge(
     "shop_events_stream_pending",
     "Entries delivered to a group and not yet acknowledged.",
+    ["stream", "group"],
+)
+STREAM_PENDING_AGE = Gauge(
+    "shop_events_stream_oldest_pending_age_seconds",
+    "Age of the oldest entry delivered to a group and not yet acknowledged (0 when none).",
     ["stream", "group"],
 )
 DEAD_LETTERS = Gauge(

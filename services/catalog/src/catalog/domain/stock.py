@@ -17,6 +17,7 @@ from catalog.db import stock
 from catalog.db.cache import ProductCache
 from catalog.db.tables import outbox
 from catalog.events.published import ShortLine, StockLine, StockRejected, StockReserved
+from shared import shop_metrics
 from shared.db import after_commit
 
 OUT_OF_STOCK = "out_of_stock"
@@ -50,6 +51,7 @@ async def reserve(
             StockRejected(order_id=order_id, reason=OUT_OF_STOCK, short_lines=short),
             aggregate_id=order_id,
         )
+        shop_metrics.count(session, shop_metrics.STOCK_REJECTIONS)
         return False
     for product_id, quantity in sorted(wanted.items()):
         if not await stock.take(session, product_id, quantity):  # pragma: no cover - locked

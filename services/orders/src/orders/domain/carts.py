@@ -8,6 +8,7 @@ from orders.db import carts, replicas
 from orders.db.tables import Cart, CartItem, ProductReplica
 from orders.domain.access import can_read
 from orders.domain.limits import LimitReached, Limits
+from shared import shop_metrics
 from shared.auth import Principal
 from shared.errors import NotFound, Unprocessable
 
@@ -76,6 +77,7 @@ async def add_item(
             f"A cart line holds at most {MAX_QUANTITY} units.", loc=("body", "quantity")
         )
     item_id, created = added
+    shop_metrics.count(session, shop_metrics.CART_ADDS)
     item = await carts.get_item(session, item_id)
     assert item is not None  # written by this transaction
     return item, created

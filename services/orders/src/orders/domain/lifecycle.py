@@ -21,6 +21,7 @@ from orders.db.tables import Order, outbox
 from orders.domain.access import can_read
 from orders.domain.status import Action, OrderStatus, can, next_status
 from orders.events.announce import announcement
+from shared import shop_metrics
 from shared.auth import Principal
 from shared.errors import Forbidden, NotFound
 
@@ -58,7 +59,22 @@ async def change_status(
     event = announcement(order, action=action, source=source, reason=reason)
     await outbox.publish(session, event, aggregate_id=order.id)
     await notify_changed(session, order.id)  # wakes long-polling readers at commit
+    _count(session, order, target=target, reason=reason)
     return StatusChange(order=order, action=action, source=source, target=target, reason=reason)
+
+
+def _count(session: AsyncSession, order: Order, *, target: OrderStatus, reason: str | None) -> None:
+    """The business metrics of a transition, counted once it commits."""
+    if target is OrderStatus.PENDING:
+        shop_metrics.count(session, shop_metrics.ORDERS_PLACED)
+    elif target is OrderStatus.PAID:
+        shop_metrics.count(session, shop_metrics.ORDERS_PAID)
+        shop_metrics.revenue(session, order.total_amount, order.currency)
+        waited = (datetime.now(UTC) - order.created_at).total_seconds()
+        shop_metrics.observe(session, shop_metrics.CHECKOUT_DURATION, max(waited, 0.0))
+    elif target is OrderStatus.CANCELLED:
+        label = shop_metrics.cancel_reason(reason)
+        shop_metrics.count(session, shop_metrics.ORDERS_CANCELLED, reason=label)
 
 
 async def get(session: AsyncSession, user: Principal, order_id: int) -> Order:

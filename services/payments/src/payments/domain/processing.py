@@ -27,6 +27,8 @@ from payments.db.tables import Payment, outbox
 from payments.events.published import PaymentFailed, PaymentRefunded, PaymentSucceeded
 from payments.provider.base import ChargeResult, PaymentProvider, TransientProviderError
 from shared.db import commit
+from payments.provider.base import PaymentProvider, TransientProviderError
+from shared import shop_metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -152,6 +154,7 @@ async def _record_outcome(
         # pending: the refund is ours. Failing here rolls the success back too; the
         # redelivery asks the provider again (same answer) and refunds again (same key).
         await refund_order(session, provider, retry, order_id=payment.order_id)
+    _count_outcome(session, payment)
 
 
 async def refund_order(
@@ -184,6 +187,7 @@ async def refund_order(
         PaymentRefunded(**_outcome_fields(payment), refund_id=refund.reference),
         aggregate_id=payment.order_id,
     )
+    shop_metrics.count(session, shop_metrics.REFUNDS, method=payment.method)
     return payment
 
 
@@ -194,6 +198,12 @@ async def _fail(session: AsyncSession, payment: Payment, reason: str) -> None:
         PaymentFailed(**_outcome_fields(payment), reason_code=reason),
         aggregate_id=payment.order_id,
     )
+    _count_outcome(session, payment)
+
+
+def _count_outcome(session: AsyncSession, payment: Payment) -> None:
+    outcome = shop_metrics.payment_outcome(payment.failure_reason)
+    shop_metrics.count(session, shop_metrics.PAYMENTS, method=payment.method, outcome=outcome)
 
 
 def _outcome_fields(payment: Payment) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.auth import Revocations
+from shared import shop_metrics
 from shared.db import flush_unique
 from shared.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from shared.events.envelope import new_event
@@ -247,6 +248,8 @@ async def login(
     email = normalize_email(email)
     wait = await ctx.failures.seconds_locked(email=email, address=address)
     if wait:
+        # Rejected requests commit nothing: they are counted as they happen.
+        shop_metrics.LOGINS.labels(outcome="locked").inc()
         raise TooManyRequests("Too many failed logins; try again later.", retry_after=wait)
     async with ctx.read_sessions() as reader:
         user = await users.get_by_email(reader, email)
@@ -254,10 +257,12 @@ async def login(
     ok, new_hash = await ctx.hasher.verify(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:
         await ctx.failures.record_failure(email=email, address=address)
+        shop_metrics.LOGINS.labels(outcome="failure").inc()
         raise Unauthorized(INVALID_CREDENTIALS)
     if new_hash:
         await users.set_password_hash(session, user.id, new_hash)
     await ctx.failures.record_success(email=email, address=address)
+    shop_metrics.count(session, shop_metrics.LOGINS, outcome="success")
     now = datetime.now(UTC)
     max_age = timedelta(seconds=ctx.settings.refresh_family_max_age_seconds)
     return await _issue_pair(
@@ -277,6 +282,7 @@ async def refresh(session: AsyncSession, ctx: AuthContext, *, token: str) -> Tok
         raise Unauthorized("The refresh token is invalid, expired or revoked.")
     if row.rotated_at is not None:
         await refresh_tokens.revoke_family(session, row.family_id, now=now)
+        shop_metrics.count(session, shop_metrics.REFRESH_TOKEN_REUSE)  # keep_changes commits
         raise RefreshTokenReused("The refresh token was already used; log in again.")
     user = await users.get_by_id(session, row.user_id)
     if user is None or not user.is_active:
