@@ -21,6 +21,11 @@ class UsersSettings(ServiceSettings):
     jwt_previous_public_key_files: list[Path] = Field(default_factory=list)
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # Cookie mode (users.api.cookies): Secure cookies; unset means "in production".
+    refresh_cookie_secure: bool | None = None
+    # Cookie mode: a refresh token rotated this recently may be presented once more
+    # (two tabs refreshing at once); later, it counts as reuse and revokes the family.
+    refresh_reuse_grace_seconds: int = Field(default=10, ge=0, le=60)
     bcrypt_rounds: int = 12
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 50
