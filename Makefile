@@ -7,7 +7,7 @@ UV ?= uv
 PYTHON := .venv/bin/python
 SERVICES_WITH_MIGRATIONS := $(patsubst services/%/alembic.ini,%,$(wildcard services/*/alembic.ini))
 
-.PHONY: help install keys migrate run test lint fmt staff compose seed bench bench-events history-rebuild history-check clean
+.PHONY: help install keys migrate run test lint fmt staff compose seed bench bench-events history-rebuild history-check clean storefront storefront-dev storefront-api
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ migrate: install  ## create the database, schemas and roles, then run every serv
 run: install  ## run the whole shop behind nginx on http://127.0.0.1:8080, docs at /docs (Ctrl-C stops it)
 	@scripts/ensure-nginx.sh
 	@$(PYTHON) scripts/stack.py check
-	@$(MAKE) --no-print-directory keys migrate
+	@$(MAKE) --no-print-directory keys migrate storefront
 	@$(PYTHON) scripts/stack.py render
 	@exec .venv/bin/honcho -f var/Procfile -d . start
 
@@ -72,6 +72,21 @@ history-check: install  ## compare the order-history projection with the orders 
 
 compose: install  ## regenerate deploy/compose.yaml and observability/prometheus.yml from deploy/services.toml
 	@$(PYTHON) deploy/compose.py
+
+# The storefront SPA: rebuilt when a source changed (exit 3: no npm, the shop runs without it).
+STOREFRONT_SOURCES := $(shell find storefront/src storefront/public -type f 2>/dev/null) \
+	$(wildcard storefront/index.html storefront/package-lock.json storefront/vite.config.ts storefront/tsconfig.json)
+
+storefront/dist/index.html: $(STOREFRONT_SOURCES)
+	@scripts/storefront.sh build || [ $$? -eq 3 ]
+
+storefront: storefront/dist/index.html  ## build the storefront SPA into storefront/dist (when its sources changed)
+
+storefront-dev:  ## the storefront on Vite's dev server, http://127.0.0.1:5173, against the gateway on :8080
+	@scripts/storefront.sh dev
+
+storefront-api: install  ## regenerate the storefront's API types from the gateway's merged OpenAPI document
+	@scripts/storefront.sh api
 
 clean:  ## remove generated files (keys, rendered configs, caches)
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

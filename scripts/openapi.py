@@ -25,15 +25,16 @@ sys.path.insert(0, str(ROOT / "deploy"))
 
 import registry  # noqa: E402  (deploy/registry.py, stdlib only)
 
+from fastapi import FastAPI  # noqa: E402
+
 from gateway.main import DESCRIPTION  # noqa: E402
 from gateway.openapi import ServiceDocument, merge  # noqa: E402
 
 
 def service_document(app_path: str) -> dict[str, Any]:
     module, _, factory = app_path.partition(":")
-    app = getattr(importlib.import_module(module), factory)()
-    document: dict[str, Any] = app.openapi()
-    return document
+    app: FastAPI = getattr(importlib.import_module(module), factory)()
+    return app.openapi()
 
 
 def merged() -> dict[str, Any]:

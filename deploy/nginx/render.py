@@ -59,6 +59,8 @@ class Options:
     cors_origins: Sequence[str] = ()
     # Set (Docker's 127.0.0.11) to re-resolve upstream host names: needs nginx >= 1.27.3.
     resolver: str | None = None
+    # The built storefront SPA (storefront/dist) served at `/`; None: `/` answers 404.
+    storefront_root: str | None = None
 
 
 def upstream_block(name: str, servers: Sequence[str], *, resolve: bool) -> str:
@@ -169,7 +171,19 @@ def render(
     ]
     (out / "upstreams.conf").write_text("\n\n".join(blocks) + "\n")
     (out / "locations.conf").write_text(locations(services, limits, out))
+    (out / "storefront.conf").write_text(storefront(options.storefront_root, out))
     return out / "nginx.conf"
+
+
+def storefront(root: str | None, out: Path) -> str:
+    """The SPA's locations (deploy/nginx/storefront/), or a 404 for `/` without one."""
+    if root is None:
+        return "location / {\n    return 404;\n}\n"
+    values = {"conf_dir": str(out), "storefront_root": str(Path(root).resolve())}
+    (out / "storefront_headers.conf").write_text(
+        (HERE / "storefront" / "storefront_headers.conf").read_text()
+    )
+    return fill((HERE / "storefront" / "storefront.conf").read_text(), values)
 
 
 def main() -> None:
@@ -197,6 +211,7 @@ def main() -> None:
     parser.add_argument(
         "--cors-origin", action="append", default=[], help="an SPA origin allowed by CORS"
     )
+    parser.add_argument("--storefront-root", help="serve this built SPA at / (storefront/dist)")
     args = parser.parse_args()
     services = registry.load(args.registry)
     upstreams: dict[str, list[str]] = {}
@@ -219,6 +234,7 @@ def main() -> None:
             limits=Limits(args.auth_rate, args.auth_burst, args.api_rate, args.api_burst),
             cors_origins=[o for value in args.cors_origin for o in value.split(",") if o],
             resolver=resolver,
+            storefront_root=args.storefront_root,
         ),
     )
     print(path)
