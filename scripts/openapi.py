@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "deploy"))
 
 import registry  # noqa: E402  (deploy/registry.py, stdlib only)
-
 from fastapi import FastAPI  # noqa: E402
 
 from gateway.main import DESCRIPTION  # noqa: E402
