@@ -207,7 +207,7 @@ scenario("a new customer registers, searches, filters, buys two products and see
   const quantity = page.getByLabel(`Quantity of ${products.chair.name}`);
   await quantity.fill("3");
   await quantity.press("Enter");
-  await page.getByTestId("cart-total").getByText("$270.47").waitFor();
+  await page.getByTestId("cart-total").getByText("€270.47").waitFor();
   await page.getByRole("button", { name: "Check out" }).waitFor({ state: "visible" });
   await page.waitForFunction(() => !document.querySelector("button.primary")?.hasAttribute("disabled"));
   await shot(page, "cart");
@@ -217,7 +217,7 @@ scenario("a new customer registers, searches, filters, buys two products and see
   await page.waitForURL(/\/checkout\/\d+$/);
   const orderId = Number(page.url().split("/").pop());
   await page.getByLabel("Card number").waitFor();
-  assert((await text(page.locator("main"))).includes("$270.47"), "the checkout shows the total");
+  assert((await text(page.locator("main"))).includes("€270.47"), "the checkout shows the total");
   await page.getByLabel("Card number").fill("4242 4242 4242 4242");
   await page.getByLabel("CVC").fill("123");
   await shot(page, "checkout");
@@ -270,7 +270,7 @@ scenario("staff edit a price and the shopper sees it", async ({ products }) => {
   await staff.waitForFunction(() => document.querySelectorAll('[data-testid="admin-product"]').length === 1);
   await row.getByLabel("Price").fill("17.25");
   await row.getByRole("button", { name: `Save ${products.lamp.name}` }).click();
-  await staff.getByText(`${products.lamp.name} now costs $17.25.`).waitFor();
+  await staff.getByText(`${products.lamp.name} now costs €17.25.`).waitFor();
   await shot(staff, "admin-products");
   await staff.goto(`${BASE}/admin/reports`);
   await staff.getByRole("heading", { name: "Low stock" }).waitFor();
@@ -281,7 +281,7 @@ scenario("staff edit a price and the shopper sees it", async ({ products }) => {
   for (let i = 0; ; i++) {
     await shopper.goto(`${BASE}/products/${products.lamp.id}`);
     await shopper.getByRole("heading", { name: products.lamp.name }).waitFor();
-    if ((await text(shopper.locator(".product .big"))) === "$17.25") break;
+    if ((await text(shopper.locator(".product .big"))) === "€17.25") break;
     assert(i < 20, "the shopper never saw the new price");
     await sleep(250);
   }

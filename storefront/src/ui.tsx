@@ -5,8 +5,8 @@ import { Link } from "wouter";
 import type { Product } from "./api/client";
 import { formatMoney } from "./lib/money";
 
-export function Price({ value }: { value: string | null | undefined }) {
-  return <span className="price">{value == null ? "—" : formatMoney(value)}</span>;
+export function Price({ value, currency }: { value: string | null | undefined; currency?: string | null }) {
+  return <span className="price">{value == null ? "—" : formatMoney(value, currency ?? undefined)}</span>;
 }
 
 export function Loading({ label = "Loading…" }: { label?: string }) {

@@ -278,7 +278,7 @@ function Orders() {
               <td>user {o.user_id}</td>
               <td>{statusLabel(o.status)}</td>
               <td>
-                <Price value={o.total_amount} />
+                <Price value={o.total_amount} currency={o.currency} />
               </td>
               <td>
                 {o.status === "paid" && (

@@ -31,11 +31,12 @@ describe("money", () => {
   });
 
   it("formats with grouping and two decimals", () => {
-    expect(formatMoney("1234567.5")).toBe("$1,234,567.50");
-    expect(formatMoney("0")).toBe("$0.00");
-    expect(formatMoney("999.99")).toBe("$999.99");
-    expect(formatMoney("-5.25")).toBe("−$5.25");
-    expect(formatMoney("10", "EUR")).toBe("€10.00");
+    expect(formatMoney("1234567.5")).toBe("€1,234,567.50");
+    expect(formatMoney("0")).toBe("€0.00");
+    expect(formatMoney("999.99")).toBe("€999.99");
+    expect(formatMoney("-5.25")).toBe("−€5.25");
+    expect(formatMoney("10", "USD")).toBe("$10.00");
+    expect(formatMoney("10", "CHF")).toBe("CHF 10.00");
     expect(fromCents(5n)).toBe("0.05");
   });
 });

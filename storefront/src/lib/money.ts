@@ -32,8 +32,11 @@ export function times(unit: string, quantity: number): string {
   return fromCents(toCents(unit) * BigInt(quantity));
 }
 
-/** "1234567.5" -> "$1,234,567.50": grouping done on the string, so no float ever rounds. */
-export function formatMoney(value: string, currency = "USD"): string {
+/** The shop's one currency (orders' ORDERS_CURRENCY); orders also carry theirs. */
+export const SHOP_CURRENCY = "EUR";
+
+/** "1234567.5" -> "€1,234,567.50": grouping done on the string, so no float ever rounds. */
+export function formatMoney(value: string, currency = SHOP_CURRENCY): string {
   const normalized = fromCents(toCents(value));
   const negative = normalized.startsWith("-");
   const [whole = "0", fraction = "00"] = normalized.replace("-", "").split(".");

@@ -117,7 +117,7 @@ export function CheckoutPage({ id }: { id: number }) {
   return (
     <Page title={`Checkout: order #${order.id}`}>
       <p>
-        Total: <Price value={order.total_amount} />
+        Total: <Price value={order.total_amount} currency={order.currency} />
       </p>
       {order.status === "pending" && <Loading label="Reserving your items…" />}
       {order.status === "cancelled" && (

@@ -39,7 +39,7 @@ export function OrdersPage() {
           {items.map((o) => (
             <li key={o.id}>
               <Link href={`/orders/${o.id}`}>Order #{o.id}</Link> · <span className={`status ${o.status}`}>{statusLabel(o.status)}</span> ·{" "}
-              <Price value={o.total_amount} /> · {new Date(o.created_at).toLocaleDateString()}
+              <Price value={o.total_amount} currency={o.currency} /> · {new Date(o.created_at).toLocaleDateString()}
             </li>
           ))}
         </ul>
@@ -125,7 +125,7 @@ export function OrderPage({ id }: { id: number }) {
               Total
             </th>
             <td>
-              <Price value={o.total_amount} />
+              <Price value={o.total_amount} currency={o.currency} />
             </td>
           </tr>
         </tfoot>
