@@ -288,6 +288,44 @@ scenario("staff edit a price and the shopper sees it", async ({ products }) => {
   await shopper.context().close();
 });
 
+scenario("a shopper reviews a product, keeps a wishlist, edits the profile and cancels an order", async ({ products }) => {
+  const page = await newPage();
+  const who = await newShopper("kim");
+  await loginUi(page, who);
+  // Review: write, edit, delete.
+  await page.goto(`${BASE}/products/${products.table.id}`);
+  await page.getByLabel("Rating").selectOption("4");
+  await page.getByLabel("Comment").fill("Sturdy and handsome.");
+  await page.getByRole("button", { name: "Post review" }).click();
+  await page.locator(".reviews").getByText("Sturdy and handsome.", { exact: true }).waitFor();
+  await page.getByRole("heading", { name: "Edit your review" }).waitFor();
+  await page.getByLabel("Comment").fill("Sturdy, handsome, heavy.");
+  await page.getByRole("button", { name: "Save review" }).click();
+  await page.locator(".reviews").getByText("Sturdy, handsome, heavy.", { exact: true }).waitFor();
+  await page.getByRole("button", { name: "Delete review" }).click();
+  await page.getByText("No reviews yet.").waitFor();
+  // Wishlist: save, then move to the cart.
+  await page.getByRole("button", { name: "Add to wishlist" }).click();
+  await page.getByText("Saved to your wishlist.").waitFor();
+  await page.getByRole("link", { name: "Wishlist", exact: true }).click();
+  await page.getByRole("link", { name: products.table.name }).waitFor();
+  await page.getByRole("button", { name: "Add to cart" }).click();
+  await page.getByText(`${products.table.name} is in your cart.`).waitFor();
+  // Profile.
+  await page.goto(`${BASE}/account`);
+  await page.getByLabel("First name").fill("Kim");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("Your profile is saved.").waitFor();
+  // An unpaid order can be cancelled.
+  await checkoutToPaymentForm(page);
+  await page.getByLabel("Card number").waitFor();
+  const orderId = page.url().split("/").pop();
+  await page.goto(`${BASE}/orders/${orderId}`);
+  await page.getByRole("button", { name: "Cancel order" }).click();
+  await page.getByTestId("order-status").getByText("cancelled").waitFor();
+  await page.context().close();
+});
+
 scenario("a customer cannot see staff pages and gets no staff data", async () => {
   const page = await newPage();
   await loginUi(page, await newShopper("eve"));
