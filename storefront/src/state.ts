@@ -26,11 +26,12 @@ export async function restoreSession(): Promise<void> {
   }
 }
 
+function subscribe(listener: () => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
 export function useMe(): { me: User | null; ready: boolean } {
-  const subscribe = (l: () => void) => {
-    listeners.add(l);
-    return () => listeners.delete(l);
-  };
   const snapshot = useSyncExternalStore(subscribe, () => (ready ? me : undefined));
   return { me: snapshot ?? null, ready: snapshot !== undefined };
 }
