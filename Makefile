@@ -7,7 +7,7 @@ UV ?= uv
 PYTHON := .venv/bin/python
 SERVICES_WITH_MIGRATIONS := $(patsubst services/%/alembic.ini,%,$(wildcard services/*/alembic.ini))
 
-.PHONY: help install keys migrate run test fuzz lint fmt staff compose seed bench bench-events bench-checkout history-rebuild history-check load load-data chaos clean
+.PHONY: help install keys migrate run test fuzz lint fmt staff compose seed bench bench-events bench-checkout history-rebuild history-check load load-data chaos clean storefront storefront-dev storefront-api
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,7 +30,7 @@ run: install  ## run the whole shop behind nginx on http://127.0.0.1:8080, docs 
 	@scripts/ensure-nginx.sh
 	@[ "$(OBSERVE)" = 0 ] || scripts/ensure-observability.sh
 	@$(PYTHON) scripts/stack.py check
-	@$(MAKE) --no-print-directory keys migrate
+	@$(MAKE) --no-print-directory keys migrate storefront
 	@$(PYTHON) scripts/stack.py render
 	@exec $(PYTHON) scripts/supervise.py var/Procfile --status var/supervise.json
 
@@ -103,6 +103,21 @@ chaos: install  ## failures under load (kills, restarts, outages, slowness) on a
 
 compose: install  ## regenerate deploy/compose.yaml and observability/prometheus.yml from deploy/services.toml
 	@$(PYTHON) deploy/compose.py
+
+# The storefront SPA: rebuilt when a source changed (exit 3: no npm, the shop runs without it).
+STOREFRONT_SOURCES := $(shell find storefront/src storefront/public -type f 2>/dev/null) \
+	$(wildcard storefront/index.html storefront/package-lock.json storefront/vite.config.ts storefront/tsconfig.json)
+
+storefront/dist/index.html: $(STOREFRONT_SOURCES)
+	@scripts/storefront.sh build || [ $$? -eq 3 ]
+
+storefront: storefront/dist/index.html  ## build the storefront SPA into storefront/dist (when its sources changed)
+
+storefront-dev:  ## the storefront on Vite's dev server, http://127.0.0.1:5173, against the gateway on :8080
+	@scripts/storefront.sh dev
+
+storefront-api: install  ## regenerate the storefront's API types from the gateway's merged OpenAPI document
+	@scripts/storefront.sh api
 
 clean:  ## remove generated files (keys, rendered configs, caches)
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -35,6 +35,7 @@ import registry  # noqa: E402  (deploy/registry.py, stdlib only)
 
 FIRST_WORKER_METRICS_PORT = 9101
 DEFAULT_CORS_ORIGINS = "http://localhost:5173,http://127.0.0.1:5173"
+STOREFRONT_DIST = ROOT / "storefront" / "dist"
 
 
 def replicas(service: str) -> int:
@@ -187,6 +188,8 @@ def render() -> None:
             access_log,
             "--access-log-buffer",
             "256k",
+            # The storefront SPA at `/` once it is built (`make storefront`).
+            *(["--storefront-root", str(STOREFRONT_DIST)] if STOREFRONT_DIST.is_dir() else []),
             *(
                 arg
                 for name, found in ports.items()

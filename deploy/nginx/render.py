@@ -102,6 +102,8 @@ def status_server(listen: str | None) -> str:
         "        location = /stub_status { stub_status; }\n"
         "        location / { return 404; }\n    }\n"
     )
+    # The built storefront SPA (storefront/dist) served at `/`; None: `/` answers 404.
+    storefront_root: str | None = None
 
 
 def upstream_block(name: str, servers: Sequence[str], *, resolve: bool) -> str:
@@ -228,7 +230,19 @@ def render(
     ]
     (out / "upstreams.conf").write_text("\n\n".join(blocks) + "\n")
     (out / "locations.conf").write_text(locations(services, limits, out))
+    (out / "storefront.conf").write_text(storefront(options.storefront_root, out))
     return out / "nginx.conf"
+
+
+def storefront(root: str | None, out: Path) -> str:
+    """The SPA's locations (deploy/nginx/storefront/), or a 404 for `/` without one."""
+    if root is None:
+        return "location / {\n    return 404;\n}\n"
+    values = {"conf_dir": str(out), "storefront_root": str(Path(root).resolve())}
+    (out / "storefront_headers.conf").write_text(
+        (HERE / "storefront" / "storefront_headers.conf").read_text()
+    )
+    return fill((HERE / "storefront" / "storefront.conf").read_text(), values)
 
 
 def main() -> None:
@@ -267,6 +281,7 @@ def main() -> None:
         "--trusted-proxy", action="append", default=[], help="address/CIDR of a proxy in front"
     )
     parser.add_argument("--long-poll-connections", type=int, default=10)
+    parser.add_argument("--storefront-root", help="serve this built SPA at / (storefront/dist)")
     args = parser.parse_args()
     services = registry.load(args.registry)
     upstreams: dict[str, list[str]] = {}
@@ -294,6 +309,7 @@ def main() -> None:
             trusted_proxies=[p for value in args.trusted_proxy for p in value.split(",") if p],
             long_poll_connections=args.long_poll_connections,
             status_listen=args.status_listen,
+            storefront_root=args.storefront_root,
         ),
     )
     print(path)

@@ -23,6 +23,11 @@ class UsersSettings(ServiceSettings):
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     # A login's absolute lifetime: rotating its refresh tokens never extends it past this.
     refresh_family_max_age_seconds: int = 90 * 24 * 3600
+    # Cookie mode (users.api.cookies): Secure cookies; unset means "in production".
+    refresh_cookie_secure: bool | None = None
+    # Cookie mode: a refresh token rotated this recently may be presented once more
+    # (two tabs refreshing at once); later, it counts as reuse and revokes the family.
+    refresh_reuse_grace_seconds: int = Field(default=10, ge=0, le=60)
     bcrypt_rounds: int = 12
     # Login throttling (users.db.login_failures; docs/security.md). Per (account,
     # address): this many failures are free, then each doubles the wait from the base.

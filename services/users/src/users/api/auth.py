@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Request, Response, status
 
 from shared.db import DbSession
-from shared.errors import problem_responses
+from shared.errors import Unprocessable, problem_responses
+from users.api.cookies import Cookies, cookie_refresh_token, wants_cookie
 from users.api.deps import Auth, ClientAddress
 from users.api.schemas import (
+    AccessTokenResponse,
     LoginRequest,
     RefreshRequest,
     RegisterRequest,
@@ -19,8 +24,41 @@ from users.domain import accounts
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-def _pair(pair: accounts.TokenPair) -> TokenPairResponse:
+# `X-Token-Transport: cookie` opts a browser into the cookie mode (users.api.cookies).
+Transport = Annotated[
+    Literal["cookie"] | None,
+    Header(
+        alias="X-Token-Transport",
+        description="`cookie`: the refresh token travels in an HttpOnly cookie, not the body.",
+    ),
+]
+CsrfToken = Annotated[
+    str | None,
+    Header(
+        alias="X-CSRF-Token",
+        description="Cookie mode: the value of the `shop_csrf` cookie.",
+        max_length=256,
+    ),
+]
+
+
+def _answer(
+    pair: accounts.TokenPair, request: Request, response: Response, cookies: Cookies
+) -> TokenPairResponse | AccessTokenResponse:
+    if wants_cookie(request):
+        cookies.set(response, pair.refresh)
+        return AccessTokenResponse(access=pair.access, expires_in=pair.expires_in)
     return TokenPairResponse(access=pair.access, refresh=pair.refresh, expires_in=pair.expires_in)
+
+
+def _body_token(body: RefreshRequest | None) -> str:
+    if body is None:
+        raise Unprocessable(
+            "Send the refresh token as `refresh`, or use the cookie mode.",
+            loc=["body", "refresh"],
+            code="missing",
+        )
+    return body.refresh
 
 
 @router.post(
@@ -44,26 +82,67 @@ async def register(body: RegisterRequest, session: DbSession, auth: Auth) -> Use
 
 @router.post("/login/", responses=problem_responses(400, 401, 422, 429))
 async def login(
-    body: LoginRequest, session: DbSession, auth: Auth, address: ClientAddress
-) -> TokenPairResponse:
-    """Exchange email and password for an access token and a refresh token."""
+    body: LoginRequest,
+    session: DbSession,
+    auth: Auth,
+    address: ClientAddress,
+    request: Request,
+    response: Response,
+    cookies: Cookies,
+    transport: Transport = None,
+) -> TokenPairResponse | AccessTokenResponse:
+    """Exchange email and password for an access token and a refresh token (in the
+    body, or with `X-Token-Transport: cookie` in an HttpOnly cookie)."""
     pair = await accounts.login(
         session, auth, email=body.email, password=body.password, address=address
     )
-    return _pair(pair)
+    return _answer(pair, request, response, cookies)
 
 
-@router.post("/refresh/", responses=problem_responses(400, 401, 422))
-async def refresh(body: RefreshRequest, session: DbSession, auth: Auth) -> TokenPairResponse:
+@router.post("/refresh/", responses=problem_responses(400, 401, 403, 422))
+async def refresh(
+    session: DbSession,
+    auth: Auth,
+    request: Request,
+    response: Response,
+    cookies: Cookies,
+    body: RefreshRequest | None = None,
+    transport: Transport = None,
+    csrf: CsrfToken = None,
+) -> TokenPairResponse | AccessTokenResponse:
     """Exchange a refresh token for a new pair. Each refresh token works once; using one
-    twice revokes every token of that login."""
-    return _pair(await accounts.refresh(session, auth, token=body.refresh))
+    twice revokes every token of that login. Cookie mode: the token comes from the cookie
+    (with `X-CSRF-Token`), and a token rotated within the last few seconds still works
+    once more, so that two tabs refreshing at once are not taken for a thief."""
+    if wants_cookie(request):
+        grace = timedelta(seconds=auth.settings.refresh_reuse_grace_seconds)
+        pair = await accounts.refresh(
+            session, auth, token=cookie_refresh_token(request), reuse_grace=grace
+        )
+    else:
+        pair = await accounts.refresh(session, auth, token=_body_token(body))
+    return _answer(pair, request, response, cookies)
 
 
 @router.post(
-    "/logout/", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(400, 422)
+    "/logout/",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(400, 401, 403, 422),
 )
-async def logout(body: RefreshRequest, session: DbSession) -> Response:
-    """Revoke the refresh token and every token of its login."""
-    await accounts.logout(session, token=body.refresh)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+async def logout(
+    session: DbSession,
+    request: Request,
+    cookies: Cookies,
+    body: RefreshRequest | None = None,
+    transport: Transport = None,
+    csrf: CsrfToken = None,
+) -> Response:
+    """Revoke the refresh token and every token of its login (cookie mode: and clear
+    the cookies)."""
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    if wants_cookie(request):
+        await accounts.logout(session, token=cookie_refresh_token(request))
+        cookies.clear(response)
+    else:
+        await accounts.logout(session, token=_body_token(body))
+    return response

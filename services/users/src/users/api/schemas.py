@@ -88,6 +88,14 @@ class TokenPairResponse(BaseModel):
     expires_in: int = Field(description="Seconds until the access token expires.")
 
 
+class AccessTokenResponse(BaseModel):
+    """Cookie mode: the refresh token went into an HttpOnly cookie, not this body."""
+
+    access: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (a scheme name)
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

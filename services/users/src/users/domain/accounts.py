@@ -270,8 +270,18 @@ async def login(
     )
 
 
-async def refresh(session: AsyncSession, ctx: AuthContext, *, token: str) -> TokenPair:
-    """Rotate: the presented token is spent and a new pair of the same family issued."""
+async def refresh(
+    session: AsyncSession,
+    ctx: AuthContext,
+    *,
+    token: str,
+    reuse_grace: timedelta = timedelta(0),
+) -> TokenPair:
+    """Rotate: the presented token is spent and a new pair of the same family issued.
+
+    Within `reuse_grace` of its rotation a spent token still gets a pair (of the same
+    family, so logout or a later reuse ends both): two browser tabs that refresh with
+    one cookie at once both go on, while a token replayed later revokes the family."""
     now = datetime.now(UTC)
     row = await refresh_tokens.get_for_update(session, hash_refresh_token(token))
     if (
@@ -280,14 +290,20 @@ async def refresh(session: AsyncSession, ctx: AuthContext, *, token: str) -> Tok
         or min(row.expires_at, row.family_expires_at) <= now
     ):
         raise Unauthorized("The refresh token is invalid, expired or revoked.")
-    if row.rotated_at is not None:
+    in_grace = (
+        row.rotated_at is not None
+        and reuse_grace > timedelta(0)
+        and now - row.rotated_at <= reuse_grace
+    )
+    if row.rotated_at is not None and not in_grace:
         await refresh_tokens.revoke_family(session, row.family_id, now=now)
         shop_metrics.count(session, shop_metrics.REFRESH_TOKEN_REUSE)  # keep_changes commits
         raise RefreshTokenReused("The refresh token was already used; log in again.")
     user = await users.get_by_id(session, row.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("The refresh token is invalid, expired or revoked.")
-    row.rotated_at = now
+    if row.rotated_at is None:
+        row.rotated_at = now
     return await _issue_pair(
         session,
         ctx,

@@ -1,0 +1,22 @@
+/** Shopper actions shared by several pages: the open cart, the default wishlist. */
+
+import { api, must, type Cart, type Wishlist } from "./api/client";
+
+export function openCart(): Promise<Cart> {
+  return must(api.POST("/api/shopping-carts/"));
+}
+
+export async function addToCart(productId: number, quantity: number): Promise<void> {
+  const cart = await openCart();
+  await must(api.POST("/api/cart-items/", { body: { cart_id: cart.id, product_id: productId, quantity } }));
+}
+
+export async function defaultWishlist(): Promise<Wishlist> {
+  const page = await must(api.GET("/api/wishlists/", { params: { query: { limit: 1 } } }));
+  return page.results[0] ?? must(api.POST("/api/wishlists/", { body: { name: "My wishlist" } }));
+}
+
+export async function addToWishlist(productId: number): Promise<void> {
+  const list = await defaultWishlist();
+  await must(api.POST("/api/wishlist-items/", { body: { wishlist_id: list.id, product_id: productId } }));
+}
