@@ -296,6 +296,9 @@ class FaultStack:
         env["GATEWAY_OPENAPI_REFRESH_SECONDS"] = "0"
         env["STACK_DIR"] = str(self.stack_dir)
         env["PORT_OFFSET"] = str(self.offset)
+        # No Prometheus or exporters: their ports are fixed (tests/test_observability_stack.py
+        # runs its own Prometheus against the test stack).
+        env["OBSERVE"] = "0"
         for name, count in self.replicas.items():
             env[f"{name.upper()}_REPLICAS"] = str(count)
         env.update(self.extra_env)

@@ -381,6 +381,7 @@ def test_compose_apps_run_in_production_and_refuse_default_secrets(
         checked += 1
     assert checked == 4
 
+
 def test_every_compose_service_restarts_unless_it_is_a_one_shot_job() -> None:
     """A crashed replica, worker or datastore comes back by itself; only the jobs that run
     to completion (bootstrap, migrations, setup, keyspace creation) run once."""

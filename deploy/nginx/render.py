@@ -91,6 +91,8 @@ class Options:
     long_poll_connections: int = 10
     # A loopback address for stub_status (the nginx exporter reads it), or None.
     status_listen: str | None = None
+    # The built storefront SPA (storefront/dist) served at `/`; None: `/` answers 404.
+    storefront_root: str | None = None
 
 
 def status_server(listen: str | None) -> str:
@@ -102,8 +104,6 @@ def status_server(listen: str | None) -> str:
         "        location = /stub_status { stub_status; }\n"
         "        location / { return 404; }\n    }\n"
     )
-    # The built storefront SPA (storefront/dist) served at `/`; None: `/` answers 404.
-    storefront_root: str | None = None
 
 
 def upstream_block(name: str, servers: Sequence[str], *, resolve: bool) -> str:

@@ -65,7 +65,7 @@ class CachedReads:
             parsed = list_query.parse(scope["query_string"].decode("latin-1"))
             if parsed is None:
                 return None
-            key = list_query.cache_key(list_query.origin_of(scope), *parsed)
+            key = list_query.cache_key(*parsed)
             return await cache.peek_list(key)
         match = DETAIL_PATH.fullmatch(path)
         if match is None or not 1 <= int(match.group(1)) <= MAX_ID:

@@ -14,9 +14,6 @@ import re
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode
 
-from starlette.datastructures import URL
-from starlette.types import Scope
-
 from catalog.db.products import ORDERINGS, Ordering, ProductFilter
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams
 
@@ -57,26 +54,13 @@ def canonical_params(f: ProductFilter, limit: int) -> list[tuple[str, str]]:
     return params
 
 
-def origin_of(scope: Scope) -> str:
-    """The scheme and host the page's links name (starlette's reading of the request)."""
-    url = URL(
-        scope={
-            "type": "http",
-            "path": "/",
-            "headers": scope["headers"],
-            "scheme": scope.get("scheme", "http"),
-            "server": scope.get("server"),
-        }
-    )
-    return f"{url.scheme}://{url.netloc}"
-
-
-def cache_key(origin: str, f: ProductFilter, page: PageParams) -> str:
-    """What a list page depends on: its links' origin and its validated parameters."""
+def cache_key(f: ProductFilter, page: PageParams) -> str:
+    """What a list page depends on: its validated parameters (its links are relative, so
+    the Host a client sent is not part of it, shared.pagination)."""
     params = canonical_params(f, page.limit)
     if page.cursor:
         params.append(("cursor", page.cursor))
-    return f"{origin}/api/products/?{urlencode(params)}"
+    return f"/api/products/?{urlencode(params)}"
 
 
 def parse(query_string: str) -> tuple[ProductFilter, PageParams] | None:

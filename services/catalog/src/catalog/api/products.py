@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.api import list_query
 from catalog.api.deps import Cache, Settings
 from catalog.api.http_cache import conditional_json
-from catalog.api.list_query import origin_of
 from catalog.api.schemas import Id, ProductIn, ProductOut, ProductPatch
 from catalog.db import products as repo
 from catalog.db.products import Ordering, ProductFilter
@@ -92,7 +91,7 @@ async def list_products(
         async with opened(request) as session:
             return (await _page(session, request, f, page)).model_dump_json()
 
-    key = list_query.cache_key(origin_of(request.scope), f, page)
+    key = list_query.cache_key(f, page)
     return conditional_json(request, await cache.list_entry(key, compute))
 
 

@@ -26,9 +26,8 @@ from payments.db import orders, payments
 from payments.db.tables import Payment, outbox
 from payments.events.published import PaymentFailed, PaymentRefunded, PaymentSucceeded
 from payments.provider.base import ChargeResult, PaymentProvider, TransientProviderError
-from shared.db import commit
-from payments.provider.base import PaymentProvider, TransientProviderError
 from shared import shop_metrics
+from shared.db import commit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.auth import Revocations
 from shared import shop_metrics
+from shared.auth import Revocations
 from shared.db import flush_unique
 from shared.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from shared.events.envelope import new_event
