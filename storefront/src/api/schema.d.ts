@@ -765,7 +765,12 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change User
+         * @description Deactivate or reactivate an account, or change its staff flag (staff only; not
+         *     your own). A deactivated or demoted user's tokens stop working within seconds.
+         */
+        patch: operations["users-change_user"];
         trace?: never;
     };
     "/api/wishlist-items/": {
@@ -1025,6 +1030,7 @@ export interface components {
             name: string;
             /**
              * Price
+             * @description A decimal string (a JSON number is accepted): at least 0, at most 10 digits before the point and 2 after (9999999999.99).
              * @example 12000.99
              */
             price: number | string;
@@ -2268,10 +2274,12 @@ export interface components {
         "payments.PaymentIn": {
             /**
              * Amount
-             * @description Optional; if sent it must equal the order's total.
+             * @description Optional; if sent it must equal the order's total. A decimal string (a JSON number is accepted), at most 10 digits before the point and 2 after.
              */
             amount?: number | string | null;
+            /** @description Required when `method` is `bank_transfer`, and refused otherwise. */
             bank_account?: components["schemas"]["payments.BankAccountIn"] | null;
+            /** @description Required when `method` is `card`, and refused with any other method. */
             card?: components["schemas"]["payments.CardIn"] | null;
             /**
              * Method
@@ -2280,7 +2288,10 @@ export interface components {
             method: "card" | "paypal" | "bank_transfer";
             /** Order Id */
             order_id: number;
-            /** Paypal Email */
+            /**
+             * Paypal Email
+             * @description Required when `method` is `paypal`, and refused with any other method.
+             */
             paypal_email?: string | null;
         };
         /** PaymentOut */
@@ -2625,6 +2636,7 @@ export interface components {
             /**
              * Password
              * Format: password
+             * @description At least 8 characters and at most 72 bytes (UTF-8); not all digits; not the email address, its local part or the username. A weak one is a 422 of type `password_too_weak`.
              */
             password: string;
             /** Username */
@@ -2674,6 +2686,75 @@ export interface components {
             updated_at: string;
             /** Username */
             username: string;
+        };
+        /**
+         * UserStatusPatch
+         * @description What staff change of an account: active or not, staff or not.
+         */
+        "users.UserStatusPatch": {
+            /**
+             * Is Active
+             * @description false deactivates: every token of the user stops working.
+             */
+            is_active?: boolean | null;
+            /**
+             * Is Staff
+             * @description Tokens issued before a change stop working.
+             */
+            is_staff?: boolean | null;
+        };
+        /**
+         * UserDeactivated
+         * @description A staff member deactivated an account: its tokens are refused everywhere.
+         */
+        "users.events.UserDeactivated": {
+            /** Email */
+            email: string;
+            /** First Name */
+            first_name: string;
+            /** Is Active */
+            is_active: boolean;
+            /** Is Staff */
+            is_staff: boolean;
+            /** Last Name */
+            last_name: string;
+            /** User Id */
+            user_id: number;
+            /** Username */
+            username: string;
+        };
+        /**
+         * users.UserDeactivated v1
+         * @description A staff member deactivated an account: its tokens are refused everywhere.
+         */
+        "users.events.UserDeactivated.v1": {
+            /** Aggregate Id */
+            aggregate_id: string;
+            /** Correlation Id */
+            correlation_id: string | null;
+            /**
+             * Event Id
+             * Format: uuid
+             */
+            event_id: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            payload: components["schemas"]["users.events.UserDeactivated"];
+            /** Producer */
+            producer: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "users.UserDeactivated";
+            /**
+             * Version
+             * @constant
+             */
+            version: 1;
         };
         /**
          * UserRegistered
@@ -2730,7 +2811,7 @@ export interface components {
         };
         /**
          * UserUpdated
-         * @description An account's profile, status or role changed.
+         * @description An account's profile, status (reactivated) or role changed.
          */
         "users.events.UserUpdated": {
             /** Email */
@@ -2750,7 +2831,7 @@ export interface components {
         };
         /**
          * users.UserUpdated v1
-         * @description An account's profile, status or role changed.
+         * @description An account's profile, status (reactivated) or role changed.
          */
         "users.events.UserUpdated.v1": {
             /** Aggregate Id */
@@ -2882,7 +2963,7 @@ export interface operations {
                     "application/json": components["schemas"]["users.TokenPairResponse"] | components["schemas"]["users.AccessTokenResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2948,7 +3029,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3017,7 +3098,7 @@ export interface operations {
                     "application/json": components["schemas"]["users.TokenPairResponse"] | components["schemas"]["users.AccessTokenResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3081,7 +3162,7 @@ export interface operations {
                     "application/json": components["schemas"]["users.UserOut"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3130,7 +3211,7 @@ export interface operations {
                 cart?: number | null;
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -3201,6 +3282,15 @@ export interface operations {
                     "application/json": components["schemas"]["orders.CartLineOut"];
                 };
             };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Unauthorized */
             401: {
                 headers: {
@@ -3212,6 +3302,15 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3362,6 +3461,15 @@ export interface operations {
                     "application/json": components["schemas"]["orders.CartLineOut"];
                 };
             };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Unauthorized */
             401: {
                 headers: {
@@ -3404,7 +3512,7 @@ export interface operations {
                 top_level?: boolean;
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -3457,6 +3565,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["catalog.CategoryOut"];
+                };
+            };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unauthorized */
@@ -3662,6 +3779,15 @@ export interface operations {
                     "application/json": components["schemas"]["catalog.CategoryOut"];
                 };
             };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Unauthorized */
             401: {
                 headers: {
@@ -3720,7 +3846,7 @@ export interface operations {
                 order?: number | null;
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -3789,6 +3915,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["orders.OrderLineOut"];
+                };
+            };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unauthorized */
@@ -3970,6 +4105,15 @@ export interface operations {
                     "application/json": components["schemas"]["orders.OrderLineOut"];
                 };
             };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Unauthorized */
             401: {
                 headers: {
@@ -4019,7 +4163,7 @@ export interface operations {
                 status?: components["schemas"]["orders.OrderStatus"] | null;
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -4093,7 +4237,7 @@ export interface operations {
                     "application/json": components["schemas"]["orders.OrderOut"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4113,6 +4257,15 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4142,7 +4295,7 @@ export interface operations {
                 user_id?: number | null;
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -4586,7 +4739,7 @@ export interface operations {
                 order_id?: number | null;
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -4653,7 +4806,7 @@ export interface operations {
                     "application/json": components["schemas"]["payments.PaymentOut"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4771,7 +4924,7 @@ export interface operations {
                 ordering?: ("price" | "-price" | "created_at" | "-created_at" | "name" | "-name") | null;
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -4800,7 +4953,15 @@ export interface operations {
             };
             429: components["responses"]["TooManyRequests"];
             502: components["responses"]["BadGateway"];
-            503: components["responses"]["ServiceUnavailable"];
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             504: components["responses"]["GatewayTimeout"];
         };
     };
@@ -4824,6 +4985,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["catalog.ProductOut"];
+                };
+            };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unauthorized */
@@ -4987,6 +5157,15 @@ export interface operations {
                     "application/json": components["schemas"]["catalog.ProductOut"];
                 };
             };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Unauthorized */
             401: {
                 headers: {
@@ -5069,7 +5248,7 @@ export interface operations {
             query?: {
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -5125,7 +5304,7 @@ export interface operations {
             query?: {
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -5182,7 +5361,7 @@ export interface operations {
                 threshold?: number;
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -5242,7 +5421,7 @@ export interface operations {
                 user?: number | null;
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -5295,6 +5474,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["catalog.ReviewOut"];
+                };
+            };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unauthorized */
@@ -5449,6 +5637,15 @@ export interface operations {
                     "application/json": components["schemas"]["catalog.ReviewOut"];
                 };
             };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Unauthorized */
             401: {
                 headers: {
@@ -5487,7 +5684,7 @@ export interface operations {
             query?: {
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -5627,7 +5824,7 @@ export interface operations {
             query?: {
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -5742,6 +5939,15 @@ export interface operations {
                     "application/json": components["schemas"]["users.UserOut"];
                 };
             };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Unauthorized */
             401: {
                 headers: {
@@ -5837,6 +6043,90 @@ export interface operations {
             504: components["responses"]["GatewayTimeout"];
         };
     };
+    "users-change_user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["users.UserStatusPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["users.UserOut"];
+                };
+            };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
     "wishlist-items-list_wishlist_items": {
         parameters: {
             query?: {
@@ -5844,7 +6134,7 @@ export interface operations {
                 wishlist?: number | null;
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -5906,6 +6196,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["orders.WishlistItemOut"];
+                };
+            };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unauthorized */
@@ -6059,7 +6358,7 @@ export interface operations {
             query?: {
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque cursor from `next`/`previous`. */
+                /** @description Opaque cursor from `next`/`previous`; any other value is a 422. */
                 cursor?: string | null;
             };
             header?: never;
@@ -6121,6 +6420,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["orders.WishlistOut"];
+                };
+            };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unauthorized */
@@ -6282,6 +6590,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["orders.WishlistOut"];
+                };
+            };
+            /** @description Malformed request, such as a body that is not JSON: always of type `/problems/bad-request`. Authentication is checked first (401/403 before 400). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unauthorized */
