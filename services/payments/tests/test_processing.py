@@ -25,7 +25,6 @@ from payments.domain.processing import ProviderTimeout, RetryPolicy
 from payments.provider.simulated import SimulatedProvider
 from payments.settings import PaymentsSettings
 from payments.worker import Worker
-from shared.db import commit, rollback
 from shared.events.streams import events_stream
 
 URL = "/api/payments/"
@@ -198,17 +197,13 @@ async def test_a_provider_that_answers_too_late_is_asked_again_and_charges_once(
     # The provider records the charge, then its answer takes longer than we wait.
     slow = SimulatedProvider(app.state.engine, latency_s=30.0)
     impatient = RetryPolicy(attempts=2, backoff_s=0, timeout_s=0.5)
-    async with app.state.sessionmaker() as session:
-        with pytest.raises(ProviderTimeout):
-            await processing.process(session, slow, impatient, payment_id=payment_id)
-        await rollback(session)  # as the consumer does; the event is redelivered later
+    with pytest.raises(ProviderTimeout):  # the consumer leaves the event to redeliver
+        await processing.charge(app.state.sessionmaker, slow, impatient, payment_id=payment_id)
     assert slow.charge_calls == 2
     assert (await payment_row(app, payment_id)).status == "pending"  # not failed: maybe paid
     # The provider is quick again: the redelivery settles it with the same key.
     quick = SimulatedProvider(app.state.engine)
-    async with app.state.sessionmaker() as session:
-        await processing.process(session, quick, impatient, payment_id=payment_id)
-        await commit(session)
+    await processing.charge(app.state.sessionmaker, quick, impatient, payment_id=payment_id)
     payment = await payment_row(app, payment_id)
     assert payment.status == "succeeded"
     [charge] = await provider_charges(app)
