@@ -388,7 +388,7 @@ def exporters() -> dict[str, Any]:
                 "../observability/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro",
                 "alertmanager-data:/alertmanager",
             ],
-            "ports": ["127.0.0.1:${ALERTMANAGER_PORT:-9093}:9093"],
+            "ports": [f"{ADMIN_BIND}:${{ALERTMANAGER_PORT:-9093}}:9093"],
             "healthcheck": healthcheck([*wget, "http://127.0.0.1:9093/-/ready"], start="10s"),
             "restart": "unless-stopped",
         },

@@ -310,11 +310,12 @@ def test_compose_ships_no_default_secret_and_defaults_to_production() -> None:
 
 def test_admin_uis_listen_on_localhost_unless_told_otherwise() -> None:
     services = load_compose()["services"]
-    for name in ("grafana", "prometheus"):
+    admin_uis = ("grafana", "prometheus", "alertmanager")
+    for name in admin_uis:
         (port,) = services[name]["ports"]
         assert port.startswith("${ADMIN_BIND_ADDRESS:-127.0.0.1}:"), (name, port)
     for name, entry in services.items():
-        if name not in ("nginx", "grafana", "prometheus"):
+        if name not in ("nginx", *admin_uis):
             assert "ports" not in entry, f"{name} publishes a port"
 
 
