@@ -132,6 +132,15 @@ async function text(locator) {
   return (await locator.innerText()).trim();
 }
 
+/** axe-core's serious and critical violations on the page as it is now. */
+async function axeSerious(page, label) {
+  await page.evaluate(axe.source);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${label}: ${v.id} (${v.nodes.length}) ${v.help}`);
+}
+
 async function addFromProductPage(page, productId, quantity = 1) {
   await page.goto(`${BASE}/products/${productId}`);
   const input = page.getByLabel("Quantity");
@@ -368,6 +377,90 @@ scenario("the session survives a reload through the HttpOnly refresh cookie, whi
   await page.reload();
   await page.getByRole("link", { name: "Log in" }).waitFor();
   await page.context().close();
+});
+
+scenario("staff deactivate a signed-in customer: the customer's next call fails and the SPA sends them to log in; reactivated, they log in again", async () => {
+  const who = await newShopper("dan");
+  const customer = await newPage();
+  const refused = [];
+  customer.on("response", (r) => r.url().includes("/api/") && r.status() === 401 && refused.push(new URL(r.url()).pathname));
+  await loginUi(customer, who);
+  await customer.getByRole("link", { name: "Orders", exact: true }).click();
+  await customer.getByRole("heading", { name: "Your orders" }).waitFor();
+
+  const staff = await newPage();
+  await loginUi(staff, STAFF);
+  await staff.getByRole("link", { name: "Staff", exact: true }).click();
+  await staff.getByRole("navigation", { name: "Staff" }).getByRole("link", { name: "Users" }).click();
+  await staff.getByRole("heading", { name: "Users" }).waitFor();
+  const rows = staff.getByTestId("admin-user");
+  const row = rows.filter({ hasText: who.email });
+  const active = row.getByRole("cell").nth(3);
+  const role = row.getByRole("cell").nth(2);
+  await row.waitFor();
+  const own = rows.filter({ hasText: STAFF.email });
+  await own.getByText("Your own account").waitFor();
+  assert(!(await own.getByRole("button").count()), "the signed-in staff user gets no buttons for their own account");
+
+  // By keyboard: the dialog opens on the safe choice; Escape cancels and changes nothing.
+  await row.getByRole("button", { name: `Deactivate ${who.email}` }).focus();
+  await staff.keyboard.press("Enter");
+  const dialog = staff.getByRole("dialog", { name: `Deactivate ${who.email}?` });
+  await dialog.waitFor();
+  assert((await staff.evaluate(() => document.activeElement?.textContent)) === "Cancel", "the dialog opens with Cancel focused");
+  const violations = await axeSerious(staff, "/admin/users with the dialog open");
+  await staff.keyboard.press("Escape");
+  await dialog.waitFor({ state: "detached" });
+  assert((await text(active)) === "yes", "a cancelled deactivation changes nothing");
+  // Focus is back on the row's button: Enter, Tab to the confirmation, Enter.
+  await staff.keyboard.press("Enter");
+  await dialog.waitFor();
+  await staff.keyboard.press("Tab");
+  await staff.keyboard.press("Enter");
+  await staff.getByText(`${who.email} is now deactivated, a customer.`).waitFor();
+  await row.getByRole("button", { name: `Reactivate ${who.email}` }).waitFor();
+  assert((await text(active)) === "no", "the list shows the customer deactivated");
+  violations.push(...(await axeSerious(staff, "/admin/users")));
+  assert(violations.length === 0, `axe found:\n  ${violations.join("\n  ")}`);
+
+  // The customer's tokens are refused within about a second: move between two pages
+  // (each makes an API call) until the SPA gives up on the login and shows the login page.
+  for (let i = 0; new URL(customer.url()).pathname !== "/login"; i++) {
+    assert(i < 150, "the deactivated customer was never sent to the login page");
+    const [link, heading] = i % 2 ? ["Orders", "Your orders"] : ["Wishlist", "Wishlist"];
+    await customer.getByRole("link", { name: link, exact: true }).click();
+    await customer.waitForFunction(
+      (h) => location.pathname === "/login" || (document.querySelector("h1")?.textContent === h && !document.querySelector(".loading")),
+      heading,
+    );
+    if (new URL(customer.url()).pathname !== "/login") await sleep(100);
+  }
+  await customer.getByText("Your session has ended. Please log in again.").waitFor();
+  await customer.getByRole("link", { name: "Log in" }).waitFor();
+  assert(refused.some((path) => !path.startsWith("/api/auth/")), `no API call was refused: ${refused}`);
+  assert(refused.includes("/api/auth/refresh/"), `the refresh was not refused: ${refused}`);
+  // A deactivated account cannot log in again.
+  await customer.getByLabel("Email").fill(who.email);
+  await customer.getByLabel("Password").fill(who.password);
+  await customer.getByRole("button", { name: "Log in" }).click();
+  await customer.getByRole("alert").getByText("The email or password is incorrect.").waitFor();
+
+  // Reactivated (no confirmation needed), the customer logs in; promoted and demoted, the role follows.
+  await row.getByRole("button", { name: `Reactivate ${who.email}` }).click();
+  await staff.getByText(`${who.email} is now active, a customer.`).waitFor();
+  await row.getByRole("button", { name: `Deactivate ${who.email}` }).waitFor();
+  assert((await text(active)) === "yes", "the list shows the customer active again");
+  await loginUi(customer, who);
+  await row.getByRole("button", { name: `Promote ${who.email}` }).click();
+  await row.getByRole("button", { name: `Demote ${who.email}` }).waitFor();
+  assert((await text(role)) === "staff", "the list shows the promotion");
+  await customer.reload();
+  await customer.getByRole("link", { name: "Staff", exact: true }).waitFor();
+  await row.getByRole("button", { name: `Demote ${who.email}` }).click();
+  await row.getByRole("button", { name: `Promote ${who.email}` }).waitFor();
+  assert((await text(role)) === "customer", "the list shows the demotion");
+  await staff.context().close();
+  await customer.context().close();
 });
 
 scenario("main pages have no serious accessibility violations (axe-core), work at phone width and by keyboard", async ({ products }) => {

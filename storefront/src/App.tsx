@@ -54,6 +54,13 @@ function Header() {
   );
 }
 
+/** When the server ends the login (say, staff deactivated the account), go to the login page. */
+function LoginWhenEnded() {
+  const [, navigate] = useLocation();
+  useEffect(() => session.onEnded(() => navigate("/login", { state: { ended: true } })), [navigate]);
+  return null;
+}
+
 /** Moves focus to the new page's heading, so keyboard and screen-reader users follow. */
 function FocusOnNavigate() {
   const [location] = useLocation();
@@ -73,6 +80,7 @@ export function App() {
     <>
       <Header />
       <FocusOnNavigate />
+      <LoginWhenEnded />
       <main id="main" tabIndex={-1}>
         <Switch>
           <Route path="/" component={Home} />

@@ -2,9 +2,9 @@
  * API stays the authority (a customer who types the URL gets this page's refusal and
  * the API would answer 403 anyway). */
 
-import { useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, Route, Switch } from "wouter";
-import { api, must, mustOk, type CategoryNode, type OrderStatus, type Product } from "../api/client";
+import { api, must, mustOk, type CategoryNode, type OrderStatus, type Product, type User } from "../api/client";
 import { errorMessage } from "../lib/problem";
 import { useLoad, useMe } from "../state";
 import { statusLabel } from "../pages/Orders";
@@ -363,33 +363,128 @@ function Reports() {
   );
 }
 
+type UserChange = { is_active?: boolean; is_staff?: boolean };
+
 function Users() {
+  const { me } = useMe();
   const users = useLoad(() => must(api.GET("/api/users/", { params: { query: { limit: 100 } } })), []);
+  const action = useAction(users.reload);
+  const [busy, setBusy] = useState<number | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState<User | null>(null);
+  const change = (user: User, body: UserChange) => {
+    setDone(null);
+    setBusy(user.id);
+    action.run(async () => {
+      try {
+        const changed = await must(api.PATCH("/api/users/{user_id}/", { params: { path: { user_id: user.id } }, body }));
+        setDone(`${changed.email} is now ${changed.is_active ? "active" : "deactivated"}, ${changed.is_staff ? "staff" : "a customer"}.`);
+      } finally {
+        setBusy(null);
+      }
+    });
+  };
   return (
     <Page title="Users">
-      <ErrorNote message={users.error} />
+      <ErrorNote message={action.error ?? users.error} />
+      {done && <Notice>{done}</Notice>}
       {users.loading && <Loading />}
-      <table className="lines">
+      <table className="lines admin-table">
         <thead>
           <tr>
             <th scope="col">Email</th>
             <th scope="col">Username</th>
             <th scope="col">Role</th>
             <th scope="col">Active</th>
+            <th scope="col">
+              <span className="sr-only">Actions</span>
+            </th>
           </tr>
         </thead>
         <tbody>
           {users.data?.results.map((u) => (
-            <tr key={u.id}>
+            <tr key={u.id} data-testid="admin-user">
               <td>{u.email}</td>
               <td>{u.username}</td>
               <td>{u.is_staff ? "staff" : "customer"}</td>
               <td>{u.is_active ? "yes" : "no"}</td>
+              <td>
+                {u.id === me?.id ? (
+                  <span className="hint">Your own account</span>
+                ) : (
+                  <div className="row">
+                    <button
+                      type="button"
+                      className="secondary"
+                      aria-label={`${u.is_active ? "Deactivate" : "Reactivate"} ${u.email}`}
+                      disabled={busy === u.id}
+                      onClick={() => (u.is_active ? setConfirming(u) : change(u, { is_active: true }))}
+                    >
+                      {u.is_active ? "Deactivate" : "Reactivate"}
+                    </button>
+                    <button
+                      type="button"
+                      className="secondary"
+                      aria-label={`${u.is_staff ? "Demote" : "Promote"} ${u.email}`}
+                      disabled={busy === u.id}
+                      onClick={() => change(u, { is_staff: !u.is_staff })}
+                    >
+                      {u.is_staff ? "Demote" : "Promote"}
+                    </button>
+                  </div>
+                )}
+              </td>
             </tr>
           ))}
         </tbody>
       </table>
-      <p className="hint">Deactivating and promoting users arrive with the users service's admin endpoints.</p>
+      <p className="hint">Promote makes a customer staff, demote the reverse. Both, and deactivation, end the user&apos;s current access tokens within seconds.</p>
+      {confirming && (
+        <ConfirmDeactivation
+          user={confirming}
+          onCancel={() => setConfirming(null)}
+          onConfirm={() => {
+            setConfirming(null);
+            change(confirming, { is_active: false });
+          }}
+        />
+      )}
     </Page>
+  );
+}
+
+/** A modal dialog (the rest of the page is inert while it is open; Escape cancels). */
+function ConfirmDeactivation({ user, onCancel, onConfirm }: { user: User; onCancel: () => void; onConfirm: () => void }) {
+  const dialog = useRef<HTMLDialogElement>(null);
+  const cancel = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    dialog.current?.showModal();
+    // The safe choice has the focus; the confirmation is one Tab away.
+    cancel.current?.focus();
+    return () => opener?.focus();
+  }, []);
+  return (
+    <dialog
+      ref={dialog}
+      className="confirm"
+      aria-labelledby="confirm-title"
+      aria-describedby="confirm-text"
+      onCancel={(e) => {
+        e.preventDefault();
+        onCancel();
+      }}
+    >
+      <h2 id="confirm-title">Deactivate {user.email}?</h2>
+      <p id="confirm-text">They are signed out everywhere within seconds and cannot log in until staff reactivate the account.</p>
+      <div className="row">
+        <button type="button" className="secondary" ref={cancel} onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="button" onClick={onConfirm}>
+          Yes, deactivate
+        </button>
+      </div>
+    </dialog>
   );
 }

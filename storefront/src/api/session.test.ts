@@ -104,6 +104,22 @@ describe("Session", () => {
     expect(session.loggedIn).toBe(false);
   });
 
+  it("tells its listeners when the server ends the login, but not on a logout or a failed restore", async () => {
+    const log: string[] = [];
+    const { env } = fakeEnv({ value: "c" });
+    const session = new Session(transport(log, { refresh: () => null }), env);
+    let ended = 0;
+    session.onEnded(() => ended++);
+    expect(await session.refresh()).toBe(false); // page load without a live cookie
+    expect(ended).toBe(0);
+    await session.login("a", "b");
+    await session.fetch(request(), async () => new Response(null, { status: 401 }));
+    expect(ended).toBe(1);
+    await session.login("a", "b");
+    await session.logout();
+    expect(ended).toBe(1);
+  });
+
   it("shares one refresh among concurrent 401s", async () => {
     const log: string[] = [];
     const { env } = fakeEnv({ value: "c" });

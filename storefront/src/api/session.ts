@@ -38,6 +38,7 @@ export class Session {
   private timer: unknown = null;
   private inflight: Promise<boolean> | null = null;
   private listeners = new Set<() => void>();
+  private endedListeners = new Set<() => void>();
 
   constructor(
     private readonly transport: AuthTransport,
@@ -55,6 +56,15 @@ export class Session {
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Called when the server ends this login (a refresh refused while a token was held:
+   * the account was deactivated, or the login revoked), not on a logout in this tab.
+   */
+  onEnded(listener: () => void): () => void {
+    this.endedListeners.add(listener);
+    return () => this.endedListeners.delete(listener);
   }
 
   async login(email: string, password: string): Promise<void> {
@@ -78,8 +88,10 @@ export class Session {
           return this.transport.refresh(csrf);
         })
         .then((answer) => {
+          const held = this.access !== null;
           if (answer) this.accept(answer);
           else this.clear();
+          if (!answer && held) this.endedListeners.forEach((listener) => listener());
           return answer !== null;
         })
         .finally(() => {

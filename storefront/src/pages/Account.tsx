@@ -33,8 +33,11 @@ export function LoginPage() {
     await session.login(text(data, "email"), text(data, "password"));
     navigate("/");
   });
+  // Set by the redirect that follows a login the server ended.
+  const ended = (window.history.state as { ended?: boolean } | null)?.ended === true;
   return (
     <Page title="Log in">
+      {ended && <Notice>Your session has ended. Please log in again.</Notice>}
       <form className="stack narrow" onSubmit={form.onSubmit}>
         <label>
           Email
