@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import time
 
+from orders.history.settings import CassandraSettings
 from orders.loadorders import MissingReplicas, load_orders
 from orders.settings import OrdersSettings
 from shared.db import create_engine
@@ -44,6 +45,12 @@ def main() -> None:
         raise SystemExit("error: --count must be 1..10000000")
     if not 1 <= args.months <= 120:
         raise SystemExit("error: --months must be 1..120")
+    if CassandraSettings().contact_points:
+        # The rows are written by COPY into the Postgres projection only.
+        raise SystemExit(
+            "error: the history projection is in Cassandra (CASSANDRA_CONTACT_POINTS is set);"
+            " load-orders writes only the Postgres store: unset it to load orders"
+        )
     try:
         print(asyncio.run(_load(OrdersSettings(), args.count, args.months, args.seed)))
     except MissingReplicas as exc:
