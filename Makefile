@@ -94,8 +94,9 @@ load: install  ## a JMeter plan of tests/load/: make load PLAN=browse [THREADS= 
 	@$(PYTHON) scripts/load.py $${PLAN:-smoke} \
 		$${THREADS:+--threads $$THREADS} $${DURATION:+--duration $$DURATION} $${RATE:+--rate $$RATE} $(LOAD_ARGS)
 
-load-data: migrate  ## customers for the load plans: make load-data USERS=10000 (writes var/load/users.csv)
+load-data: migrate  ## customers for the load plans: make load-data USERS=10000 [ORDERS=1000000] (writes var/load/users.csv)
 	@$(PYTHON) -m users.cli load-customers --count $${USERS:-1000} --csv var/load/users.csv
+	@[ -z "$${ORDERS}" ] || $(PYTHON) -m orders.cli load-orders --count $$ORDERS
 
 chaos: install  ## failures under load (kills, restarts, outages, slowness) on a throwaway stack: a table per scenario
 	@scripts/ensure-nginx.sh

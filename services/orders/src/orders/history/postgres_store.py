@@ -55,6 +55,8 @@ _COLUMNS = (
     *_PAYMENT_CELLS,
     "last_event_at",
 )
+# The columns of an orders_by_user row, in this order (the bulk loader writes them too).
+ROW_COLUMNS = _COLUMNS
 
 
 def _set_if(condition: str, cells: Sequence[str]) -> list[str]:
