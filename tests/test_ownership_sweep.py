@@ -128,6 +128,15 @@ def make_customer(gateway: httpx.Client, product_id: int) -> Customer:
         return answer.json() if answer.status_code == 202 else None
 
     me.ids["payments"] = eventually(paid, what="the order to be payable")["id"]
+
+    def settled() -> bool | None:
+        # The payment is charged in the background: the sweep's before/after snapshots
+        # must not see that happen.
+        payment = gateway.get(f"/api/payments/{me.ids['payments']}/", headers=h).json()
+        placed = gateway.get(f"/api/orders/{order['id']}/", headers=h).json()
+        return (payment["status"], placed["status"]) == ("succeeded", "paid") or None
+
+    eventually(settled, what="the payment to be charged and the order paid")
     return me
 
 
