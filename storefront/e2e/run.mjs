@@ -257,6 +257,56 @@ scenario("a declined card says so in words, and a retry with a good card pays", 
   await page.context().close();
 });
 
+scenario("a shopper creates, renames and deletes wishlists and chooses which one a product goes to", async ({ products }) => {
+  const page = await newPage();
+  await loginUi(page, await newShopper("wes"));
+  await page.getByRole("link", { name: "Wishlist", exact: true }).click();
+  await page.getByRole("heading", { name: "Wishlist", exact: true }).waitFor();
+  const create = async (name) => {
+    await page.getByLabel("New wishlist name", { exact: true }).fill(name);
+    await page.getByRole("button", { name: "Create wishlist" }).click();
+  };
+  await create("Gifts");
+  await page.getByText("Wishlist “Gifts” created.").waitFor();
+  await create("Later");
+  await page.getByRole("heading", { name: "Later", exact: true }).waitFor();
+  // A second list by one name is refused in words (409 problem+json), and nothing changes.
+  await create("Gifts");
+  await page.getByRole("alert").getByText("You already have a wishlist with this name.").waitFor();
+  assert((await page.getByTestId("wishlist").count()) === 2, "the refused name made no third list");
+
+  // The product page offers both lists; the lamp goes to "Later".
+  await page.goto(`${BASE}/products/${products.lamp.id}`);
+  const choice = page.getByLabel("Save to wishlist");
+  await choice.locator("option", { hasText: "Later" }).waitFor({ state: "attached" });
+  await choice.selectOption({ label: "Later" });
+  await page.getByRole("button", { name: "Add to wishlist" }).click();
+  await page.getByText("Saved to your wishlist “Later”.").waitFor();
+  await page.getByRole("link", { name: "Wishlist", exact: true }).click();
+  const later = page.getByRole("region", { name: "Later", exact: true });
+  await later.getByRole("link", { name: products.lamp.name }).waitFor();
+  assert(!(await page.getByRole("region", { name: "Gifts", exact: true }).getByRole("link", { name: products.lamp.name }).count()), "the lamp is not in Gifts");
+
+  // Rename: to a taken name is refused in words; to a free one, the list follows.
+  await page.getByLabel("New name for Later").fill("Gifts");
+  await page.getByRole("button", { name: "Rename Later" }).click();
+  await page.getByRole("alert").getByText("You already have a wishlist with this name.").waitFor();
+  await page.getByRole("heading", { name: "Later", exact: true }).waitFor();
+  await page.getByLabel("New name for Later").fill("Someday");
+  await page.getByRole("button", { name: "Rename Later" }).click();
+  await page.getByText("“Later” is now “Someday”.").waitFor();
+  const someday = page.getByRole("region", { name: "Someday", exact: true });
+  await someday.getByRole("link", { name: products.lamp.name }).waitFor();
+
+  // Delete: the list and its item go; the other list stays.
+  await page.getByRole("button", { name: "Delete Someday" }).click();
+  await page.getByText("“Someday” is deleted.").waitFor();
+  await someday.waitFor({ state: "detached" });
+  await page.getByRole("heading", { name: "Gifts", exact: true }).waitFor();
+  assert((await page.getByTestId("wishlist").count()) === 1, "one list is left");
+  await page.context().close();
+});
+
 scenario("an out-of-stock checkout shows its message", async ({ products }) => {
   const page = await newPage();
   await loginUi(page, await newShopper("oos"));
@@ -315,7 +365,7 @@ scenario("a shopper reviews a product, keeps a wishlist, edits the profile and c
   await page.getByText("No reviews yet.").waitFor();
   // Wishlist: save, then move to the cart.
   await page.getByRole("button", { name: "Add to wishlist" }).click();
-  await page.getByText("Saved to your wishlist.").waitFor();
+  await page.getByText("Saved to your wishlist “My wishlist”.").waitFor();
   await page.getByRole("link", { name: "Wishlist", exact: true }).click();
   await page.getByRole("link", { name: products.table.name }).waitFor();
   await page.getByRole("button", { name: "Add to cart" }).click();

@@ -1,4 +1,4 @@
-/** Shopper actions shared by several pages: the open cart, the default wishlist. */
+/** Shopper actions shared by several pages: the open cart, the wishlists. */
 
 import { api, must, type Cart, type Wishlist } from "./api/client";
 
@@ -16,7 +16,9 @@ export async function defaultWishlist(): Promise<Wishlist> {
   return page.results[0] ?? must(api.POST("/api/wishlists/", { body: { name: "My wishlist" } }));
 }
 
-export async function addToWishlist(productId: number): Promise<void> {
-  const list = await defaultWishlist();
-  await must(api.POST("/api/wishlist-items/", { body: { wishlist_id: list.id, product_id: productId } }));
+/** Save a product to the chosen wishlist (the first one, made if need be, by default); its name. */
+export async function addToWishlist(productId: number, list?: Wishlist): Promise<string> {
+  const target = list ?? (await defaultWishlist());
+  await must(api.POST("/api/wishlist-items/", { body: { wishlist_id: target.id, product_id: productId } }));
+  return target.name;
 }

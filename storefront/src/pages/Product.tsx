@@ -78,16 +78,21 @@ export function ProductPage({ id }: { id: number }) {
   const { me } = useMe();
   const product = useLoad(() => must(api.GET("/api/products/{product_id}/", { params: { path: { product_id: id } } })), [id]);
   const reviews = useLoad(() => must(api.GET("/api/reviews/", { params: { query: { product: id, limit: 50 } } })), [id]);
+  const wishlists = useLoad(
+    () => (me ? must(api.GET("/api/wishlists/", { params: { query: { limit: 50 } } })).then((page) => page.results) : Promise.resolve([])),
+    [me?.id],
+  );
+  const [wishlistId, setWishlistId] = useState<number | null>(null);
   const [quantity, setQuantity] = useState(1);
   const [message, setMessage] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
 
-  const act = async (what: () => Promise<void>, done: string) => {
+  const act = async (what: () => Promise<unknown>, done: string | ((result: unknown) => string)) => {
     setError(null);
     setMessage(null);
     try {
-      await what();
-      setMessage(done);
+      const result = await what();
+      setMessage(typeof done === "string" ? done : done(result));
     } catch (e) {
       setError(errorMessage(e));
     }
@@ -121,7 +126,28 @@ export function ProductPage({ id }: { id: number }) {
               <button type="button" disabled={!p.in_stock} onClick={() => void act(() => addToCart(p.id, quantity), `Added ${quantity} to your cart.`)}>
                 Add to cart
               </button>
-              <button type="button" className="secondary" onClick={() => void act(() => addToWishlist(p.id), "Saved to your wishlist.")}>
+              {(wishlists.data?.length ?? 0) > 1 && (
+                <label>
+                  Save to wishlist
+                  <select value={wishlistId ?? wishlists.data![0]!.id} onChange={(e) => setWishlistId(Number(e.target.value))}>
+                    {wishlists.data!.map((l) => (
+                      <option key={l.id} value={l.id}>
+                        {l.name}
+                      </option>
+                    ))}
+                  </select>
+                </label>
+              )}
+              <button
+                type="button"
+                className="secondary"
+                onClick={() =>
+                  void act(
+                    () => addToWishlist(p.id, wishlists.data?.find((l) => l.id === wishlistId) ?? wishlists.data?.[0]),
+                    (name) => `Saved to your wishlist “${String(name)}”.`,
+                  )
+                }
+              >
                 Add to wishlist
               </button>
             </div>
