@@ -257,6 +257,42 @@ scenario("a declined card says so in words, and a retry with a good card pays", 
   await page.context().close();
 });
 
+scenario("paying by PayPal: a declined account says so in words, another account pays", async ({ products }) => {
+  const page = await newPage();
+  await loginUi(page, await newShopper("pam"));
+  await addFromProductPage(page, products.stool.id, 1);
+  await checkoutToPaymentForm(page);
+  const orderId = page.url().split("/").pop();
+  await page.getByLabel("PayPal", { exact: true }).check();
+  await page.getByLabel("PayPal email").fill("declined@sandbox.example.com");
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.getByText("PayPal declined the payment.").waitFor();
+  await page.getByLabel("PayPal", { exact: true }).check();
+  await page.getByLabel("PayPal email").fill("pam@sandbox.example.com");
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.getByRole("heading", { name: "Thank you for your order" }).waitFor();
+  await page.getByText(`Order #${orderId} is paid.`).waitFor();
+  await page.context().close();
+});
+
+scenario("paying by bank transfer: the order ends paid", async ({ products }) => {
+  const page = await newPage();
+  await loginUi(page, await newShopper("ben"));
+  await addFromProductPage(page, products.stool.id, 2);
+  await checkoutToPaymentForm(page);
+  const orderId = page.url().split("/").pop();
+  await page.getByLabel("Bank transfer").check();
+  await page.getByLabel("IBAN").fill("DE89 3704 0044 0532 0130 00");
+  await page.getByLabel("Account holder").fill("Ben Example");
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.getByText(`Order #${orderId} is paid.`).waitFor();
+  await page.getByRole("link", { name: "See the order and its timeline" }).click();
+  const status = page.getByTestId("order-status");
+  await status.waitFor();
+  assert((await status.textContent()) === "paid", `the order is paid, not ${await status.textContent()}`);
+  await page.context().close();
+});
+
 scenario("a shopper creates, renames and deletes wishlists and chooses which one a product goes to", async ({ products }) => {
   const page = await newPage();
   await loginUi(page, await newShopper("wes"));
