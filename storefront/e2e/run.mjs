@@ -293,6 +293,34 @@ scenario("paying by bank transfer: the order ends paid", async ({ products }) =>
   await page.context().close();
 });
 
+scenario("the product page revalidates its product with If-None-Match (the browser's HTTP cache)", async ({ products }) => {
+  const page = await newPage();
+  await loginUi(page, await newShopper("tag"));
+  const path = `/api/products/${products.chair.id}/`;
+  const seen = [];
+  page.on("requestfinished", async (request) => {
+    if (new URL(request.url()).pathname !== path) return;
+    const response = await request.response();
+    seen.push({ sent: (await request.allHeaders())["if-none-match"] ?? null, etag: response && (await response.allHeaders())["etag"] });
+  });
+  await page.goto(`${BASE}/products/${products.chair.id}`);
+  await page.getByRole("heading", { name: products.chair.name }).waitFor();
+  await page.waitForFunction(() => !document.querySelector(".loading"));
+  await sleep(1500); // past the catalog's max-age=1: the copy is stale and must be revalidated
+  await page.getByRole("link", { name: "Catalog", exact: true }).click();
+  await page.getByRole("heading", { name: "Catalog" }).waitFor();
+  await page.goBack();
+  await page.getByRole("heading", { name: products.chair.name }).waitFor();
+  for (let i = 0; seen.length < 2; i++) {
+    assert(i < 50, `the product was not fetched twice: ${JSON.stringify(seen)}`);
+    await sleep(100);
+  }
+  const etag = seen[0].etag;
+  assert(etag && seen[1].sent && seen[1].sent.replace(/^W\//, "") === etag.replace(/^W\//, ""), `no If-None-Match with the ETag: ${JSON.stringify(seen)}`);
+  assert((await text(page.locator(".product .big"))).startsWith("€"), "the revalidated product still shows its price");
+  await page.context().close();
+});
+
 scenario("a shopper creates, renames and deletes wishlists and chooses which one a product goes to", async ({ products }) => {
   const page = await newPage();
   await loginUi(page, await newShopper("wes"));
