@@ -307,16 +307,18 @@ scenario("the product page revalidates its product with If-None-Match (the brows
   await page.getByRole("heading", { name: products.chair.name }).waitFor();
   await page.waitForFunction(() => !document.querySelector(".loading"));
   await sleep(1500); // past the catalog's max-age=1: the copy is stale and must be revalidated
+  const before = seen.length; // the first visit may fetch more than once (the session settling)
   await page.getByRole("link", { name: "Catalog", exact: true }).click();
   await page.getByRole("heading", { name: "Catalog" }).waitFor();
   await page.goBack();
   await page.getByRole("heading", { name: products.chair.name }).waitFor();
-  for (let i = 0; seen.length < 2; i++) {
-    assert(i < 50, `the product was not fetched twice: ${JSON.stringify(seen)}`);
+  for (let i = 0; seen.length <= before; i++) {
+    assert(i < 50, `the product was not fetched again: ${JSON.stringify(seen)}`);
     await sleep(100);
   }
   const etag = seen[0].etag;
-  assert(etag && seen[1].sent && seen[1].sent.replace(/^W\//, "") === etag.replace(/^W\//, ""), `no If-None-Match with the ETag: ${JSON.stringify(seen)}`);
+  const again = seen[before];
+  assert(before > 0 && etag && again.sent && again.sent.replace(/^W\//, "") === etag.replace(/^W\//, ""), `no If-None-Match with the ETag: ${JSON.stringify(seen)}`);
   assert((await text(page.locator(".product .big"))).startsWith("€"), "the revalidated product still shows its price");
   await page.context().close();
 });

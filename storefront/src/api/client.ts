@@ -74,6 +74,13 @@ export const api = createClient<paths>({
   fetch: (request: Request) => session.fetch(request, (r) => globalThis.fetch(r)),
 });
 
+/**
+ * Public catalog reads without token or cookies: an answer to a request with credentials
+ * is `no-store` (shared NoStoreMiddleware), so only these let the browser's HTTP cache
+ * keep the catalog's `public, max-age=1` answer and revalidate it with If-None-Match.
+ */
+export const publicApi = createClient<paths>({ baseUrl: origin, credentials: "omit" });
+
 type Result<D> = { data?: D; error?: unknown; response: Response };
 
 /** The answer's data, or an ApiError whose message is the problem in words. */

@@ -2,7 +2,7 @@
 
 import { useState, type FormEvent } from "react";
 import { Link } from "wouter";
-import { api, must, mustOk, type Review } from "../api/client";
+import { api, must, mustOk, publicApi, type Review } from "../api/client";
 import { errorMessage } from "../lib/problem";
 import { addToCart, addToWishlist } from "../shop";
 import { useLoad, useMe } from "../state";
@@ -76,7 +76,8 @@ function ReviewForm({ productId, existing, onDone }: {
 
 export function ProductPage({ id }: { id: number }) {
   const { me } = useMe();
-  const product = useLoad(() => must(api.GET("/api/products/{product_id}/", { params: { path: { product_id: id } } })), [id]);
+  // Read without credentials so that the browser's cache revalidates it (ETag, 304).
+  const product = useLoad(() => must(publicApi.GET("/api/products/{product_id}/", { params: { path: { product_id: id } } })), [id]);
   const reviews = useLoad(() => must(api.GET("/api/reviews/", { params: { query: { product: id, limit: 50 } } })), [id]);
   const wishlists = useLoad(
     () => (me ? must(api.GET("/api/wishlists/", { params: { query: { limit: 50 } } })).then((page) => page.results) : Promise.resolve([])),
