@@ -125,7 +125,9 @@ def test_a_stale_page_is_refreshed_by_the_request_that_found_it(
     ):
         for _ in range(2):  # stored from the second request on (proxy_cache_min_uses 2)
             first.get(SLOW)
-        time.sleep(1.5)  # the slow page is stale now; the fast one is stored fresh below
+        # nginx keeps validity in whole seconds (`valid_sec`): a page stored for 1 s is
+        # stale once the clock has passed the next second, up to 2 s after it was stored.
+        time.sleep(2.2)  # the slow page is stale now; the fast one is stored fresh below
         for _ in range(2):
             first.get(FAST)
         assert first.get(FAST).headers["x-cache-status"] == "HIT"
