@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel
 
 from gateway.openapi import BEARER, ServiceDocument, merge
-from shared.errors import problem_responses
+from shared.api.problems import problem_responses
 from shared.events.envelope import EventCatalog, EventPayload
 
 

@@ -18,7 +18,7 @@ from gateway.docs import ASSETS_URL, Assets
 from gateway.docs import router as docs_router
 from gateway.settings import GatewaySettings
 from gateway.upstreams import Upstreams
-from shared.errors import install_error_handlers
+from shared.api.problems import install_error_handlers
 from shared.logs import AccessLogMiddleware, configure_logging
 from shared.metrics import install_metrics
 from shared.middleware import BodySizeLimitMiddleware, ServedByMiddleware

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import PROBLEM_MEDIA_TYPE, Problem
+from shared.api.problems import PROBLEM_MEDIA_TYPE, Problem
 
 OPENAPI_VERSION = "3.1.0"
 BEARER = "bearerAuth"

@@ -13,14 +13,10 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.middleware import Middleware
 
+from shared.api.problems import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from shared.auth import JwksKeySource, Revocations, TokenVerifier, authenticate_before_body
 from shared.db import autocommit, create_engine, create_public_engine, create_sessionmaker
-from shared.errors import (
-    BAD_REQUEST_SLUG,
-    PROBLEM_MEDIA_TYPE,
-    Problem,
-    install_error_handlers,
-)
+from shared.errors import BAD_REQUEST_SLUG
 from shared.events.envelope import EventCatalog, export_json_schemas
 from shared.health import router as health_router
 from shared.logs import AccessLogMiddleware, configure_logging

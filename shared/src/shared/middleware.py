@@ -8,7 +8,7 @@ from http import HTTPStatus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import PROBLEM_MEDIA_TYPE
+from shared.api.problems import PROBLEM_MEDIA_TYPE
 
 
 class BodySizeLimitMiddleware:

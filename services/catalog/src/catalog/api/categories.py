@@ -11,9 +11,10 @@ from catalog.api.schemas import CategoryIn, CategoryNode, CategoryOut, CategoryP
 from catalog.db import categories as repo
 from catalog.db.tables import Category
 from catalog.domain import categories
+from shared.api.problems import problem_responses
 from shared.auth import StaffUser
 from shared.db import DbSession
-from shared.errors import NotFound, problem_responses
+from shared.errors import NotFound
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/categories", tags=["categories"])

@@ -18,9 +18,10 @@ from catalog.db import products as repo
 from catalog.db.products import Ordering, ProductFilter
 from catalog.domain import products
 from catalog.domain.search import check_search
+from shared.api.problems import problem_responses
 from shared.auth import StaffUser
 from shared.db import DbSession, public_read_session, read_connection, read_session
-from shared.errors import NotFound, Unprocessable, problem_responses
+from shared.errors import NotFound, Unprocessable
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/products", tags=["products"])

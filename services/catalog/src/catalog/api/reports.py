@@ -13,9 +13,9 @@ from sqlalchemy.orm import joinedload
 from catalog.api.schemas import CENT, ProductOut
 from catalog.db.reports import category_stats_query, low_stock_query
 from catalog.db.tables import Category, Product
+from shared.api.problems import problem_responses
 from shared.auth import StaffUser
 from shared.db import DbSession
-from shared.errors import problem_responses
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])

@@ -12,9 +12,10 @@ from catalog.api.schemas import Id, ReviewIn, ReviewOut, ReviewPatch
 from catalog.db import reviews as repo
 from catalog.db.tables import Review
 from catalog.domain import reviews
+from shared.api.problems import problem_responses
 from shared.auth import CurrentUser
 from shared.db import DbSession
-from shared.errors import NotFound, problem_responses
+from shared.errors import NotFound
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/reviews", tags=["reviews"])

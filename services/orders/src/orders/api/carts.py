@@ -12,9 +12,9 @@ from orders.db import carts as repo
 from orders.db.tables import Cart
 from orders.domain import carts
 from orders.domain.access import owner_filter
+from shared.api.problems import problem_responses
 from shared.auth import CurrentUser
 from shared.db import DbSession
-from shared.errors import problem_responses
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/shopping-carts", tags=["shopping-carts"])

@@ -18,8 +18,9 @@ from orders.history.model import OrderSummary, PageKey, TimelineEntry
 from orders.history.settings import CassandraSettings
 from orders.history.store import HistoryStore, open_store
 from orders.history.tables import orders_by_user
+from shared.api.problems import problem_responses
 from shared.auth import CurrentUser
-from shared.errors import NotFound, problem_responses
+from shared.errors import NotFound
 from shared.pagination import (
     Cursor,
     Page,

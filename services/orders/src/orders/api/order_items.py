@@ -12,9 +12,10 @@ from orders.db import orders as repo
 from orders.db.tables import OrderItem
 from orders.domain import checkout
 from orders.domain.access import can_read, owner_filter
+from shared.api.problems import problem_responses
 from shared.auth import CurrentUser
 from shared.db import DbSession
-from shared.errors import NotFound, problem_responses
+from shared.errors import NotFound
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/order-items", tags=["order-items"])

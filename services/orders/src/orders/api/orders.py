@@ -19,9 +19,9 @@ from orders.db.tables import Order
 from orders.domain import checkout, lifecycle
 from orders.domain.access import owner_filter
 from orders.domain.status import OrderStatus
+from shared.api.problems import problem_responses
 from shared.auth import CurrentUser, Principal, StaffUser
 from shared.db import DbSession
-from shared.errors import problem_responses
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])

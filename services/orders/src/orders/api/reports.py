@@ -10,9 +10,9 @@ from pydantic import BaseModel, field_serializer
 
 from orders.db import reports
 from orders.db.tables import CustomerStats
+from shared.api.problems import problem_responses
 from shared.auth import StaffUser
 from shared.db import DbSession
-from shared.errors import problem_responses
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])

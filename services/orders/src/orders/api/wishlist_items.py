@@ -12,9 +12,9 @@ from orders.db import wishlists as repo
 from orders.db.tables import WishlistItem
 from orders.domain import wishlists
 from orders.domain.access import owner_filter
+from shared.api.problems import problem_responses
 from shared.auth import CurrentUser
 from shared.db import DbSession
-from shared.errors import problem_responses
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/wishlist-items", tags=["wishlist-items"])

@@ -14,9 +14,10 @@ from payments.db import payments as repo
 from payments.db.tables import Payment
 from payments.domain import requests
 from payments.domain.idempotency import fingerprint
+from shared.api.problems import problem_responses
 from shared.auth import CurrentUser, Principal
 from shared.db import DbSession
-from shared.errors import NotFound, problem_responses
+from shared.errors import NotFound
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Request, Response, status
 
+from shared.api.problems import problem_responses
 from shared.db import DbSession
-from shared.errors import Unprocessable, problem_responses
+from shared.errors import Unprocessable
 from users.api.cookies import Cookies, cookie_refresh_token, wants_cookie
 from users.api.deps import Auth, ClientAddress
 from users.api.schemas import (

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy import select
 
+from shared.api.problems import problem_responses
 from shared.auth import CurrentUser, StaffUser
 from shared.db import DbSession
-from shared.errors import NotFound, problem_responses
+from shared.errors import NotFound
 from shared.pagination import Page, PageParams, keyset_page, page_params
 from users.api.deps import Auth, TokenRevocations
 from users.api.schemas import ProfilePatch, UserOut, UserStatusPatch

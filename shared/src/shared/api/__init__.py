@@ -1,0 +1,1 @@
+"""What the services' HTTP layers share: problem+json rendering, common headers."""
