@@ -6,10 +6,13 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from orders.db.tables import IdempotencyKey, Order
+from orders.domain import checkout
+from shared import idempotency
 
 Headers = dict[str, str]
 
@@ -159,3 +162,63 @@ async def test_keys_older_than_their_ttl_are_purged(
     async with app.state.engine.connect() as conn:
         assert (await conn.execute(select(IdempotencyKey.key))).scalars().all() == ["new"]
     assert await count_orders(app) == 2  # the orders themselves stay
+
+
+async def _draft_with_a_line(client: httpx.AsyncClient, alice: Headers, make_product: Any) -> int:
+    draft = (await client.post("/api/orders/", json={}, headers=alice)).json()
+    product = await make_product(price="2.50")
+    line = {"order_id": draft["id"], "product_id": product.product_id, "quantity": 2}
+    assert (await client.post("/api/order-items/", json=line, headers=alice)).status_code == 201
+    return int(draft["id"])
+
+
+async def test_placing_with_a_key_twice_replays_the_first_answer(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any
+) -> None:
+    order_id = await _draft_with_a_line(client, alice, make_product)
+    headers = {**alice, "Idempotency-Key": "place-1"}
+
+    first = await client.post(f"/api/orders/{order_id}/place/", headers=headers)
+    retry = await client.post(f"/api/orders/{order_id}/place/", headers=headers)
+    without_key = await client.post(f"/api/orders/{order_id}/place/", headers=alice)
+
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert first.json()["status"] == "pending"
+    assert retry.json() == first.json()
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert without_key.status_code == 409  # placed already: only the key replays
+
+
+async def test_a_key_of_one_operation_is_refused_for_another(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any
+) -> None:
+    order_id = await _draft_with_a_line(client, alice, make_product)
+    other_id = await _draft_with_a_line(client, alice, make_product)
+    headers = {**alice, "Idempotency-Key": "one-use"}
+    assert (await client.post(f"/api/orders/{order_id}/place/", headers=headers)).status_code == 200
+
+    another_order = await client.post(f"/api/orders/{other_id}/place/", headers=headers)
+    a_creation = await client.post("/api/orders/", json={}, headers=headers)
+
+    for refused in (another_order, a_creation):
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["errors"][0]["type"] == "idempotency_key_reused"
+
+
+async def test_a_retry_while_the_first_is_running_is_409_once_its_wait_is_over(
+    client: httpx.AsyncClient, alice: Headers, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkout, "IN_FLIGHT_WAIT_SECONDS", 0.1)
+    async with app.state.sessionmaker.begin() as session:
+        # Another request holding alice's key (user 2) and never finishing: its lock.
+        lock = idempotency.lock_id("orders", user_id=2, key="stuck")
+        await session.execute(select(func.pg_advisory_xact_lock(lock)))
+        response = await client.post(
+            "/api/orders/", json={}, headers={**alice, "Idempotency-Key": "stuck"}
+        )
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "idempotency_key_in_use"
+    assert await count_orders(app) == 0

@@ -4209,7 +4209,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Retrying with the same key returns the same order instead of a new one. */
+                /** @description A key of your choosing that makes the request safe to retry. The same key with the same request answers with the first response and does nothing more; with another request it is 422, and while the first request is still running, 409. Keys are yours alone and kept for 24 hours. */
                 "Idempotency-Key"?: string | null;
             };
             path?: never;
@@ -4602,7 +4602,10 @@ export interface operations {
     "orders-place_order": {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A key of your choosing that makes the request safe to retry. The same key with the same request answers with the first response and does nothing more; with another request it is 422, and while the first request is still running, 409. Keys are yours alone and kept for 24 hours. */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 order_id: number;
             };
@@ -4785,7 +4788,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description Required. A retry with the same key and body answers with the first response and charges nothing more; keys are yours alone and kept for 24 hours. */
+                /** @description A key of your choosing that makes the request safe to retry. The same key with the same request answers with the first response and does nothing more; with another request it is 422, and while the first request is still running, 409. Keys are yours alone and kept for 24 hours. */
                 "Idempotency-Key": string;
             };
             path?: never;

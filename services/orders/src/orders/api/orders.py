@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.api.deps import PathId, Settings
@@ -19,25 +19,17 @@ from orders.db.tables import Order
 from orders.domain import checkout, lifecycle
 from orders.domain.access import owner_filter
 from orders.domain.status import OrderStatus
+from shared.api.idempotency import OptionalIdempotencyKey
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser, Principal, StaffUser
 from shared.db import DbSession
+from shared.idempotency import Answer
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 # The long poll answers within this; nginx's proxy_read_timeout (30 s) must stay above it
 # with a margin, or a poll that runs its full course ends as a 504 at the gateway.
 MAX_WAIT_SECONDS = 25
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="Retrying with the same key returns the same order instead of a new one.",
-    ),
-]
 
 
 @router.get("/", responses=problem_responses(401, 422))
@@ -65,9 +57,22 @@ async def list_orders(
     )
 
 
+def _render(order: Order) -> dict[str, Any]:
+    return OrderOut.model_validate(order).model_dump(mode="json")
+
+
+def _answer(response: Response, answer: Answer) -> dict[str, Any]:
+    # A replay answers 200: the order exists already (documented for creation).
+    response.status_code = status.HTTP_200_OK if answer.replayed else answer.status
+    if answer.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return answer.body
+
+
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
+    response_model=OrderOut,
     responses={
         200: {"description": "This Idempotency-Key already created this order."},
         **problem_responses(400, 401, 404, 409, 422),
@@ -79,22 +84,22 @@ async def create_order(
     settings: Settings,
     response: Response,
     body: Annotated[OrderIn | None, Body()] = None,
-    idempotency_key: IdempotencyKey = None,
-) -> OrderOut:
+    idempotency_key: OptionalIdempotencyKey = None,
+) -> dict[str, Any]:
     """Order the contents of a cart (status `pending`; the cart is emptied), or, without
     `cart_id`, start a `draft` to fill through /api/order-items/ and place."""
-    order, created = await checkout.create_order(
+    answer = await checkout.create_order(
         session,
         user,
         cart_id=(body or OrderIn()).cart_id,
         idempotency_key=idempotency_key,
+        key_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
         currency=settings.currency,
         payment_window=timedelta(seconds=settings.reservation_window_seconds),
         limits=settings.limits(),
+        render=_render,
     )
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return OrderOut.model_validate(order)
+    return _answer(response, answer)
 
 
 @router.get("/{order_id}/", responses=problem_responses(401, 404, 422))
@@ -143,19 +148,31 @@ async def _await_change(
         return await lifecycle.get(session, user, order_id)
 
 
-@router.post("/{order_id}/place/", responses=problem_responses(401, 404, 409, 422))
+@router.post(
+    "/{order_id}/place/",
+    response_model=OrderOut,
+    responses=problem_responses(401, 404, 409, 422),
+)
 async def place_order(
-    order_id: PathId, user: CurrentUser, session: DbSession, settings: Settings
-) -> OrderOut:
+    order_id: PathId,
+    user: CurrentUser,
+    session: DbSession,
+    settings: Settings,
+    response: Response,
+    idempotency_key: OptionalIdempotencyKey = None,
+) -> dict[str, Any]:
     """Submit your draft: its lines are priced now, and it becomes `pending`."""
-    order = await checkout.place(
+    answer = await checkout.place(
         session,
         user,
         order_id,
+        idempotency_key=idempotency_key,
+        key_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
         payment_window=timedelta(seconds=settings.reservation_window_seconds),
         limits=settings.limits(),
+        render=_render,
     )
-    return OrderOut.model_validate(order)
+    return _answer(response, answer)
 
 
 @router.post("/{order_id}/cancel/", responses=problem_responses(401, 403, 404, 409, 422))

@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from shared.db import MAPPER_ARGS, Timestamps, service_metadata
 from shared.events.inbox import inbox_table
 from shared.events.outbox import Outbox
+from shared.idempotency import IdempotencyRecordColumns
 
 SCHEMA = "orders"
 STATUSES = (
@@ -207,27 +208,11 @@ class OrderItem(Base):
     order: Mapped[Order] = relationship(lazy="raise", back_populates="items")
 
 
-class IdempotencyKey(Base):
-    """A client's `Idempotency-Key` for creating an order, and the order it created.
-
-    Inserted first in the creating transaction, so a concurrent retry with the same key
-    waits on this row and then answers with the same order instead of making another.
-    """
+class IdempotencyKey(IdempotencyRecordColumns, Base):
+    """A client's `Idempotency-Key` for creating or placing an order, and the answer it
+    got (`shared.idempotency`)."""
 
     __tablename__ = "order_idempotency_keys"
-
-    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    # SHA-256 of the canonical request body: the same key with another body is refused.
-    request_hash: Mapped[str] = mapped_column(String(64))
-    order_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("orders.orders.id", ondelete="CASCADE")
-    )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-# Old keys are purged by age.
-Index("ix_order_idempotency_keys_created", IdempotencyKey.created_at)
 
 
 # The event backbone's tables in this schema: events published with the data they

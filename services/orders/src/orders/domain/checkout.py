@@ -3,9 +3,9 @@ placed. Prices always come from the product replica, never from the client."""
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -17,14 +17,43 @@ from orders.domain.carts import MAX_QUANTITY, orderable_product
 from orders.domain.lifecycle import change_status
 from orders.domain.limits import LimitReached, Limits
 from orders.domain.status import Action, IllegalTransition, OrderStatus
+from shared import idempotency as idempotent
 from shared.auth import Principal
 from shared.errors import Conflict, NotFound, Unprocessable
+from shared.idempotency import Answer, fingerprint
+
+Render = Callable[[Order], dict[str, Any]]
+CREATED, OK = 201, 200
+# A retry whose key is still being served (a double click, a client's quick retry)
+# waits this long for the first request and gets its answer; 409 after that.
+IN_FLIGHT_WAIT_SECONDS = 5.0
 
 
-def request_hash(*, cart_id: int | None) -> str:
-    """A fingerprint of the request body, to refuse one key reused for another request."""
-    canonical = json.dumps({"cart_id": cart_id}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+async def _idempotent(
+    session: AsyncSession,
+    user: Principal,
+    *,
+    key: str | None,
+    fields: dict[str, Any],
+    key_ttl: timedelta,
+    handle: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
+) -> Answer:
+    """Run `handle` once per `Idempotency-Key` (`shared.idempotency`), or plainly without
+    one. The fingerprint is a plain SHA-256: the fields are ids, no personal data."""
+    if key is None:
+        status, body = await handle()
+        return Answer(status, body, replayed=False)
+    return await idempotent.run(
+        session,
+        idempotency.RECORDS,
+        scope=idempotency.SCOPE,
+        user_id=user.id,
+        key=key,
+        request_hash=fingerprint(fields),
+        ttl=key_ttl,
+        wait_seconds=IN_FLIGHT_WAIT_SECONDS,
+        handle=handle,
+    )
 
 
 async def create_order(
@@ -33,53 +62,38 @@ async def create_order(
     *,
     cart_id: int | None,
     idempotency_key: str | None,
+    key_ttl: timedelta,
     currency: str,
     payment_window: timedelta,
     limits: Limits,
-) -> tuple[Order, bool]:
-    """Place an order from a cart, or start a draft without one: the order, and False if
-    it is the one an earlier request with the same idempotency key created."""
-    if idempotency_key is not None:
-        fingerprint = request_hash(cart_id=cart_id)
-        # The key is claimed before anything else, so concurrent retries queue behind it.
-        if not await idempotency.claim(
-            session, user_id=user.id, key=idempotency_key, request_hash=fingerprint
-        ):
-            return await _replay(session, user, key=idempotency_key, fingerprint=fingerprint)
-    if cart_id is None:
-        order = await _new_draft(session, user, currency=currency)
-    else:
-        order = await _from_cart(
-            session,
-            user,
-            cart_id=cart_id,
-            currency=currency,
-            payment_window=payment_window,
-            limits=limits,
-        )
-    if idempotency_key is not None:
-        await idempotency.record_order(
-            session, user_id=user.id, key=idempotency_key, order_id=order.id
-        )
-    return order, True
+    render: Render,
+) -> Answer:
+    """Place an order from a cart, or start a draft without one: the answer (201 and the
+    order), replayed if an earlier request with the same idempotency key gave it."""
 
+    async def handle() -> tuple[int, dict[str, Any]]:
+        if cart_id is None:
+            order = await _new_draft(session, user, currency=currency)
+        else:
+            order = await _from_cart(
+                session,
+                user,
+                cart_id=cart_id,
+                currency=currency,
+                payment_window=payment_window,
+                limits=limits,
+            )
+        return CREATED, render(order)
 
-async def _replay(
-    session: AsyncSession, user: Principal, *, key: str, fingerprint: str
-) -> tuple[Order, bool]:
-    record = await idempotency.get(session, user_id=user.id, key=key)
-    if record is None or record.order_id is None:
-        # Only possible if the key was purged in between; the client may simply retry.
-        raise Conflict("This Idempotency-Key is being processed; retry shortly.")
-    if record.request_hash != fingerprint:
-        raise Unprocessable(
-            "This Idempotency-Key was already used for a different request.",
-            loc=("header", "Idempotency-Key"),
-            code="idempotency_key_reused",
-        )
-    order = await orders.get(session, record.order_id)
-    assert order is not None  # the key's order is deleted with it, never alone
-    return order, False
+    # The body's fingerprint is what it was before keys stored their answers.
+    return await _idempotent(
+        session,
+        user,
+        key=idempotency_key,
+        fields={"cart_id": cart_id},
+        key_ttl=key_ttl,
+        handle=handle,
+    )
 
 
 async def _new_draft(session: AsyncSession, user: Principal, *, currency: str) -> Order:
@@ -255,10 +269,39 @@ async def place(
     user: Principal,
     order_id: int,
     *,
+    idempotency_key: str | None,
+    key_ttl: timedelta,
+    payment_window: timedelta,
+    limits: Limits,
+    render: Render,
+) -> Answer:
+    """Submit a draft: lines are re-priced from the replica, and it becomes pending. The
+    answer is 200 and the order, replayed for a retry with the same idempotency key."""
+
+    async def handle() -> tuple[int, dict[str, Any]]:
+        order = await _place_draft(
+            session, user, order_id, payment_window=payment_window, limits=limits
+        )
+        return OK, render(order)
+
+    return await _idempotent(
+        session,
+        user,
+        key=idempotency_key,
+        fields={"operation": "place", "order_id": order_id},
+        key_ttl=key_ttl,
+        handle=handle,
+    )
+
+
+async def _place_draft(
+    session: AsyncSession,
+    user: Principal,
+    order_id: int,
+    *,
     payment_window: timedelta,
     limits: Limits,
 ) -> Order:
-    """Submit a draft: lines are re-priced from the replica, and it becomes pending."""
     order = await _own_order_locked(session, user, order_id)
     if order.status != OrderStatus.DRAFT:
         raise IllegalTransition(OrderStatus(order.status), Action.PLACE)

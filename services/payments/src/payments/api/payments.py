@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.api.deps import MAX_ID, Id, Provider, Settings
@@ -13,25 +13,15 @@ from payments.api.schemas import PaymentIn, PaymentOut
 from payments.db import payments as repo
 from payments.db.tables import Payment
 from payments.domain import requests
-from payments.domain.idempotency import fingerprint
+from shared.api.idempotency import IdempotencyKey
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser, Principal
 from shared.db import DbSession
 from shared.errors import NotFound
+from shared.idempotency import fingerprint
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="Required. A retry with the same key and body answers with the first "
-        "response and charges nothing more; keys are yours alone and kept for 24 hours.",
-    ),
-]
 
 
 def _render(payment: Payment) -> dict[str, Any]:
@@ -68,6 +58,9 @@ async def create_payment(
         amount=body.amount,
         details=body.details(),
         key=idempotency_key,
+        # PCI DSS 3.3.1: nothing stored may derive from the card number or the CVC, so
+        # the card is identified by brand, last four digits and expiry. Keyed all the
+        # same, because a PayPal address or an IBAN is personal data.
         request_hash=fingerprint(
             body.identity(), secret=settings.idempotency_secret.get_secret_value()
         ),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -22,12 +21,12 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import MAPPER_ARGS, Timestamps, service_metadata
 from shared.events.inbox import inbox_table
 from shared.events.outbox import Outbox
+from shared.idempotency import IdempotencyRecordColumns
 
 SCHEMA = "payments"
 # A payment in one of these holds its order: at most one per order at a time.
@@ -103,21 +102,12 @@ Index("ix_payments_user", Payment.user_id, Payment.id)
 Index("ix_payments_order", Payment.order_id, Payment.id)
 
 
-class IdempotencyRecord(Base):
-    """A client's `Idempotency-Key` for POST /api/payments/ and the answer it got."""
+class IdempotencyRecord(IdempotencyRecordColumns, Base):
+    """A client's `Idempotency-Key` for POST /api/payments/ and the answer it got
+    (`shared.idempotency`; the fingerprint is an HMAC of the request without the card
+    number and the CVC)."""
 
     __tablename__ = "idempotency_keys"
-
-    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    # HMAC-SHA256 of the canonical body: the same key with another body is refused.
-    request_hash: Mapped[str] = mapped_column(String(64))
-    response_status: Mapped[int] = mapped_column(SmallInteger)
-    response_body: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-Index("ix_idempotency_keys_created", IdempotencyRecord.created_at)
 
 
 class ProviderCharge(Base):

@@ -1,18 +1,18 @@
 """Accepting a payment request: idempotency, the order's state, tokenization.
 
-Idempotency follows Stripe: a key belongs to one user for `ttl`; the same key with the
-same body answers with the stored response and does nothing else; with another body it
-is refused (422); while the first request with a key is still running, another one with
-that key gets 409. Only accepted payments are stored: a refused request (404, 409, 422)
-leaves no record, so it can be retried with the same key once the order is payable.
+Idempotency is `shared.idempotency`'s (Stripe's semantics): a key belongs to one user
+for `ttl`; the same key with the same body answers with the stored response and does
+nothing else; with another body it is refused (422); while the first request with a key
+is still running, another one with that key gets 409 at once. Only accepted payments are
+stored: a refused request (404, 409, 422) leaves no record, so it can be retried with
+the same key once the order is payable.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,21 +28,17 @@ from payments.provider.base import (
     PaymentProvider,
     PayPalAccount,
 )
+from shared import idempotency as idempotent
 from shared.auth import Principal
 from shared.errors import Conflict, NotFound, Unprocessable
+from shared.idempotency import Answer
 
 PAYABLE = ("awaiting_payment", "payment_failed")
 PAID = ("paid", "shipped", "completed")
 ACCEPTED = 202
 
-
-@dataclass(frozen=True)
-class Answer:
-    """The response to a payment request: new, or replayed from its idempotency key."""
-
-    status: int
-    body: dict[str, Any]
-    replayed: bool
+# A second request with a key that is still being served is refused at once (409).
+IN_FLIGHT_WAIT_SECONDS = 0.0
 
 
 def method_of(details: PaymentDetails) -> str:
@@ -69,24 +65,42 @@ async def request_payment(
     order_wait: float = 0.0,
 ) -> Answer:
     """Create a pending payment of the caller's order and ask the processor to charge it."""
-    if not await idempotency.try_lock(session, user_id=user.id, key=key):
-        raise Conflict(
-            "A request with this Idempotency-Key is still in progress; retry later.",
-            code="idempotency_key_in_use",
-        )
-    record = await idempotency.get(session, user_id=user.id, key=key)
-    if record is not None and record.created_at < datetime.now(UTC) - ttl:
-        await idempotency.forget(session, record)
-        record = None
-    if record is not None:
-        if record.request_hash != request_hash:
-            raise Unprocessable(
-                "This Idempotency-Key was used with a different request body.",
-                loc=("header", "Idempotency-Key"),
-                code="idempotency_key_reused",
-            )
-        return Answer(record.response_status, record.response_body, replayed=True)
 
+    async def handle() -> tuple[int, dict[str, Any]]:
+        payment = await _accept(
+            session,
+            provider,
+            user,
+            order_id=order_id,
+            amount=amount,
+            details=details,
+            order_wait=order_wait,
+        )
+        return ACCEPTED, render(payment)
+
+    return await idempotent.run(
+        session,
+        idempotency.RECORDS,
+        scope=idempotency.SCOPE,
+        user_id=user.id,
+        key=key,
+        request_hash=request_hash,
+        ttl=ttl,
+        wait_seconds=IN_FLIGHT_WAIT_SECONDS,
+        handle=handle,
+    )
+
+
+async def _accept(
+    session: AsyncSession,
+    provider: PaymentProvider,
+    user: Principal,
+    *,
+    order_id: int,
+    amount: Decimal | None,
+    details: PaymentDetails,
+    order_wait: float,
+) -> Payment:
     order = await _order_caught_up(session, order_id, wait=order_wait)
     if order is None or order.user_id != user.id:
         raise NotFound("No such order awaiting payment.")
@@ -117,11 +131,7 @@ async def request_payment(
     await outbox.publish(
         session, PaymentRequested(payment_id=payment.id, order_id=order_id), aggregate_id=order_id
     )
-    body = render(payment)
-    await idempotency.save(
-        session, user_id=user.id, key=key, request_hash=request_hash, status=ACCEPTED, body=body
-    )
-    return Answer(ACCEPTED, body, replayed=False)
+    return payment
 
 
 async def _order_caught_up(
