@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
-from sqlalchemy import select
 
 from catalog.api.schemas import CategoryIn, CategoryNode, CategoryOut, CategoryPatch, Id
 from catalog.db import categories as repo
@@ -30,14 +29,9 @@ async def list_categories(
     top_level: Annotated[bool, Query(description="Only categories without a parent.")] = False,
 ) -> Page[CategoryOut]:
     """Categories by id, optionally the children of one (`parent`) or the top level."""
-    stmt = select(Category)
-    if parent is not None:
-        stmt = stmt.where(Category.parent_id == parent)
-    elif top_level:
-        stmt = stmt.where(Category.parent_id.is_(None))
     rows, next_url, previous_url = await keyset_page(
         session,
-        stmt,
+        repo.list_stmt(parent_id=parent, top_level=top_level),
         key_columns=[Category.id],
         key_of=lambda c: (c.id,),
         params=page,

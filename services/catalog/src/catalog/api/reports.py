@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
-from sqlalchemy.orm import joinedload
 
 from catalog.api.schemas import CENT, ProductOut
 from catalog.db.reports import category_stats_query, low_stock_query
@@ -41,7 +40,7 @@ async def low_stock(
     """Products with at most `threshold` units left, the scarcest first."""
     rows, next_url, previous_url = await keyset_page(
         session,
-        low_stock_query(threshold).options(joinedload(Product.category, innerjoin=True)),
+        low_stock_query(threshold),
         key_columns=[Product.stock_quantity, Product.id],
         key_of=lambda p: (p.stock_quantity, p.id),
         params=page,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
-from sqlalchemy import select
 
 from catalog.api.deps import Cache
 from catalog.api.schemas import Id, ReviewIn, ReviewOut, ReviewPatch
@@ -31,14 +30,9 @@ async def list_reviews(
     user: Annotated[Id | None, Query(description="Only reviews by this user.")] = None,
 ) -> Page[ReviewOut]:
     """Reviews, newest first."""
-    stmt = select(Review)
-    if product is not None:
-        stmt = stmt.where(Review.product_id == product)
-    if user is not None:
-        stmt = stmt.where(Review.user_id == user)
     rows, next_url, previous_url = await keyset_page(
         session,
-        stmt,
+        repo.list_stmt(product_id=product, user_id=user),
         key_columns=[Review.id],
         key_of=lambda r: (r.id,),
         params=page,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CTE, exists, func, literal, select
+from sqlalchemy import CTE, Select, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.db.tables import Category, Product
@@ -12,6 +12,16 @@ def descendants_cte(category_id: int) -> CTE:
     """The category and everything below it, as a recursive CTE of ids."""
     tree = select(Category.id).where(Category.id == category_id).cte("tree", recursive=True)
     return tree.union_all(select(Category.id).where(Category.parent_id == tree.c.id))
+
+
+def list_stmt(*, parent_id: int | None, top_level: bool) -> Select[Category]:
+    """Categories, the children of `parent_id` or else (if `top_level`) the roots."""
+    stmt = select(Category)
+    if parent_id is not None:
+        stmt = stmt.where(Category.parent_id == parent_id)
+    elif top_level:
+        stmt = stmt.where(Category.parent_id.is_(None))
+    return stmt
 
 
 async def get(session: AsyncSession, category_id: int) -> Category | None:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import joinedload
 
 from catalog.db.tables import SCHEMA, Category, Product
 
@@ -35,7 +36,12 @@ REFRESH_LOCK = 7_305_001
 
 
 def low_stock_query(threshold: int) -> Select[Product]:
-    return select(Product).where(Product.deleted_at.is_(None), Product.stock_quantity <= threshold)
+    """Products with at most `threshold` units left, each with its category (one join)."""
+    return (
+        select(Product)
+        .where(Product.deleted_at.is_(None), Product.stock_quantity <= threshold)
+        .options(joinedload(Product.category, innerjoin=True))
+    )
 
 
 def category_stats_query() -> Select[Any]:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.db.tables import Review
+
+
+def list_stmt(*, product_id: int | None, user_id: int | None) -> Select[Review]:
+    """Reviews, of one product and/or by one user."""
+    stmt = select(Review)
+    if product_id is not None:
+        stmt = stmt.where(Review.product_id == product_id)
+    if user_id is not None:
+        stmt = stmt.where(Review.user_id == user_id)
+    return stmt
 
 
 async def insert_review(session: AsyncSession, **values: Any) -> Review | None:

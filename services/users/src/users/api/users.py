@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from sqlalchemy import select
 
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser, StaffUser
@@ -47,7 +46,7 @@ async def list_users(
     """Every account, oldest first (staff only)."""
     rows, next_url, previous_url = await keyset_page(
         session,
-        select(User),
+        users.list_stmt(),
         key_columns=[User.id],
         key_of=lambda u: (u.id,),
         params=page,

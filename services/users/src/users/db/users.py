@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from users.db.tables import User
+
+
+def list_stmt() -> Select[User]:
+    """Every account (paged by id)."""
+    return select(User)
 
 
 async def insert_user(session: AsyncSession, **values: Any) -> User | None:
