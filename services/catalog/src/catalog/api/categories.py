@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from catalog.api.schemas import CategoryIn, CategoryNode, CategoryOut, CategoryPatch, Id
+from catalog.api.schemas import CategoryIn, CategoryNode, CategoryOut, CategoryPatch
 from catalog.db import categories as repo
 from catalog.db.tables import Category
 from catalog.domain import categories
+from shared.api.ids import Id, PathId
 from shared.api.problems import problem_responses
 from shared.auth import StaffUser
 from shared.db import DbSession
@@ -17,7 +18,6 @@ from shared.errors import NotFound
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/categories", tags=["categories"])
-CategoryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("/", responses=problem_responses(422))
@@ -55,7 +55,7 @@ async def category_tree(session: DbSession) -> list[CategoryNode]:
 
 
 @router.get("/{category_id}/", responses=problem_responses(404, 422))
-async def get_category(category_id: CategoryId, session: DbSession) -> CategoryOut:
+async def get_category(category_id: PathId, session: DbSession) -> CategoryOut:
     category = await repo.get(session, category_id)
     if category is None:
         raise NotFound("No such category.")
@@ -72,7 +72,7 @@ async def create_category(body: CategoryIn, _: StaffUser, session: DbSession) ->
 
 @router.patch("/{category_id}/", responses=problem_responses(401, 403, 404, 409, 422))
 async def update_category(
-    category_id: CategoryId, body: CategoryPatch, _: StaffUser, session: DbSession
+    category_id: PathId, body: CategoryPatch, _: StaffUser, session: DbSession
 ) -> CategoryOut:
     """Rename or move; moving below itself or a descendant is refused (422)."""
     parent = body.parent_id if "parent_id" in body.model_fields_set else categories.UNSET
@@ -85,7 +85,7 @@ async def update_category(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404, 409),
 )
-async def delete_category(category_id: CategoryId, _: StaffUser, session: DbSession) -> Response:
+async def delete_category(category_id: PathId, _: StaffUser, session: DbSession) -> Response:
     """Only an empty category (no subcategories, no products) can go (else 409)."""
     await categories.delete(session, category_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

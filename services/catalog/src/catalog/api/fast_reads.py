@@ -23,12 +23,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from catalog.api import list_query
 from catalog.api.http_cache import MEDIA_TYPE, cache_headers, not_modified
 from catalog.db.cache import Entry, ProductCache
+from shared.api.ids import MAX_ID
 
 log = logging.getLogger(__name__)
 
 LIST_PATH = "/api/products/"
 DETAIL_PATH = re.compile(r"/api/products/([0-9]{1,19})/")
-MAX_ID = 2**63 - 1
 # After a Redis error, requests go straight to the route for this long: it reads
 # PostgreSQL, and a Redis that is down is not asked twice per request.
 BYPASS_SECONDS = 1.0

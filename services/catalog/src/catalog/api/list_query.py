@@ -15,6 +15,7 @@ from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode
 
 from catalog.db.products import ORDERINGS, Ordering, ProductFilter
+from shared.api.ids import MAX_ID
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams
 
 KNOWN = frozenset(
@@ -80,7 +81,7 @@ def parse(query_string: str) -> tuple[ProductFilter, PageParams] | None:
         limit = int(raw["limit"])
     category = None
     if "category" in raw:
-        if not _ID.fullmatch(raw["category"]) or not 1 <= int(raw["category"]) <= 2**63 - 1:
+        if not _ID.fullmatch(raw["category"]) or not 1 <= int(raw["category"]) <= MAX_ID:
             return None
         category = int(raw["category"])
     search = raw.get("search")

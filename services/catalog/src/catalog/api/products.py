@@ -7,17 +7,18 @@ from decimal import Decimal
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.api import list_query
 from catalog.api.deps import Cache, Settings
 from catalog.api.http_cache import conditional_json
-from catalog.api.schemas import Id, ProductIn, ProductOut, ProductPatch
+from catalog.api.schemas import ProductIn, ProductOut, ProductPatch
 from catalog.db import products as repo
 from catalog.db.products import Ordering, ProductFilter
 from catalog.domain import products
 from catalog.domain.search import check_search
+from shared.api.ids import Id, PathId
 from shared.api.problems import problem_responses
 from shared.auth import StaffUser
 from shared.db import DbSession, public_read_session, read_connection, read_session
@@ -25,7 +26,6 @@ from shared.errors import NotFound, Unprocessable
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/products", tags=["products"])
-ProductId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Price = Annotated[Decimal | None, Query(ge=0, max_digits=12, decimal_places=2)]
 
 
@@ -97,7 +97,7 @@ async def list_products(
 
 
 @router.get("/{product_id}/", response_model=ProductOut, responses=problem_responses(404, 422))
-async def get_product(product_id: ProductId, request: Request, cache: Cache) -> Response:
+async def get_product(product_id: PathId, request: Request, cache: Cache) -> Response:
     async def compute() -> str | None:
         async with read_connection(request) as conn:
             row = await repo.get_page(conn, product_id)
@@ -119,7 +119,7 @@ async def create_product(
 
 @router.patch("/{product_id}/", responses=problem_responses(401, 403, 404, 422))
 async def update_product(
-    product_id: ProductId, body: ProductPatch, _: StaffUser, session: DbSession, cache: Cache
+    product_id: PathId, body: ProductPatch, _: StaffUser, session: DbSession, cache: Cache
 ) -> ProductOut:
     product = await products.update(
         session, cache, product_id, **body.model_dump(exclude_unset=True)
@@ -133,7 +133,7 @@ async def update_product(
     responses=problem_responses(401, 403, 404),
 )
 async def delete_product(
-    product_id: ProductId, _: StaffUser, session: DbSession, cache: Cache
+    product_id: PathId, _: StaffUser, session: DbSession, cache: Cache
 ) -> Response:
     """Take the product out of the shop (its reviews and order history stay)."""
     await products.delete(session, cache, product_id)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from catalog.api.deps import Cache
-from catalog.api.schemas import Id, ReviewIn, ReviewOut, ReviewPatch
+from catalog.api.schemas import ReviewIn, ReviewOut, ReviewPatch
 from catalog.db import reviews as repo
 from catalog.db.tables import Review
 from catalog.domain import reviews
+from shared.api.ids import Id, PathId
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser
 from shared.db import DbSession
@@ -18,7 +19,6 @@ from shared.errors import NotFound
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/reviews", tags=["reviews"])
-ReviewId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("/", responses=problem_responses(422))
@@ -45,7 +45,7 @@ async def list_reviews(
 
 
 @router.get("/{review_id}/", responses=problem_responses(404, 422))
-async def get_review(review_id: ReviewId, session: DbSession) -> ReviewOut:
+async def get_review(review_id: PathId, session: DbSession) -> ReviewOut:
     review = await repo.get(session, review_id)
     if review is None:
         raise NotFound("No such review.")
@@ -63,7 +63,7 @@ async def create_review(
 
 @router.patch("/{review_id}/", responses=problem_responses(401, 404, 422))
 async def update_review(
-    review_id: ReviewId, body: ReviewPatch, user: CurrentUser, session: DbSession, cache: Cache
+    review_id: PathId, body: ReviewPatch, user: CurrentUser, session: DbSession, cache: Cache
 ) -> ReviewOut:
     """Edit your own review; anyone else's is 404."""
     review = await reviews.update(
@@ -76,7 +76,7 @@ async def update_review(
     "/{review_id}/", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401, 404)
 )
 async def delete_review(
-    review_id: ReviewId, user: CurrentUser, session: DbSession, cache: Cache
+    review_id: PathId, user: CurrentUser, session: DbSession, cache: Cache
 ) -> Response:
     """Delete your own review (staff may delete any)."""
     await reviews.delete(session, cache, user, review_id)

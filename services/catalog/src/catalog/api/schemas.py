@@ -11,6 +11,7 @@ from sqlalchemy import Row
 
 from catalog.db.products import PageRow
 from catalog.db.tables import Product
+from shared.api.ids import BodyId
 
 CENT = Decimal("0.01")
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -25,10 +26,6 @@ Money = Annotated[
         " digits before the point and 2 after (9999999999.99).",
     ),
 ]
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
-# Bodies are strict, as orders' are: a JSON body says 3, not "3", 3.0 or true (query
-# strings are text, so `Id` stays lax there).
-BodyId = Annotated[int, Field(ge=1, le=2**63 - 1, strict=True)]
 Stock = Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)]
 Rating = Annotated[int, Field(ge=1, le=5, strict=True)]
 

@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from orders.api.deps import MAX_ID, PathId, Settings
+from orders.api.deps import Settings
 from orders.api.schemas import CartItemIn, CartLineOut, QuantityPatch
 from orders.db import carts as repo
 from orders.db.tables import CartItem
 from orders.domain import carts
 from orders.domain.access import owner_filter
+from shared.api.ids import MAX_ID, PathId
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser
 from shared.db import DbSession

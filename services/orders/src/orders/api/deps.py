@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 
 from orders.settings import OrdersSettings
 
@@ -15,6 +15,3 @@ async def _settings(request: Request) -> OrdersSettings:
 
 
 Settings = Annotated[OrdersSettings, Depends(_settings)]
-MAX_ID = 2**63 - 1
-# Ids in paths; out-of-range values are a 422 rather than a database error.
-PathId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -12,12 +12,12 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from pydantic import BaseModel
 
-from orders.api.deps import MAX_ID, PathId
 from orders.api.schemas import Money
 from orders.history.model import OrderSummary, PageKey, TimelineEntry
 from orders.history.settings import CassandraSettings
 from orders.history.store import HistoryStore, open_store
 from orders.history.tables import orders_by_user
+from shared.api.ids import MAX_ID, PathId
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser
 from shared.errors import NotFound

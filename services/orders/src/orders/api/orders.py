@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orders.api.deps import PathId, Settings
+from orders.api.deps import Settings
 from orders.api.schemas import OrderIn, OrderOut
 from orders.db import orders as repo
 from orders.db.status_watch import StatusWatch
@@ -20,6 +20,7 @@ from orders.domain import checkout, lifecycle
 from orders.domain.access import owner_filter
 from orders.domain.status import OrderStatus
 from shared.api.idempotency import OptionalIdempotencyKey
+from shared.api.ids import PathId
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser, Principal, StaffUser
 from shared.db import DbSession

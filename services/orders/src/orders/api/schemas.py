@@ -19,9 +19,8 @@ from orders.db.tables import Cart, CartItem, Wishlist, WishlistItem
 from orders.domain import money
 from orders.domain.carts import MAX_QUANTITY
 from orders.domain.status import OrderStatus
+from shared.api.ids import BodyId
 
-# Strict: a JSON body says 3, not "3" or 3.0 or true.
-Id = Annotated[int, Field(ge=1, le=2**63 - 1, strict=True)]
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # Money leaves the service as a string with exactly two places: "0.90", never 0.9.
@@ -35,8 +34,8 @@ Money = Annotated[
 class CartItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cart_id: Id
-    product_id: Id
+    cart_id: BodyId
+    product_id: BodyId
     quantity: Quantity
 
 
@@ -108,8 +107,8 @@ class WishlistIn(BaseModel):
 class WishlistItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    wishlist_id: Id
-    product_id: Id
+    wishlist_id: BodyId
+    product_id: BodyId
 
 
 class WishlistItemOut(BaseModel):
@@ -157,7 +156,7 @@ class WishlistOut(BaseModel):
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cart_id: Id | None = Field(
+    cart_id: BodyId | None = Field(
         default=None, description="Order this cart's contents; without it, start a draft."
     )
 
@@ -165,8 +164,8 @@ class OrderIn(BaseModel):
 class OrderItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    order_id: Id
-    product_id: Id
+    order_id: BodyId
+    product_id: BodyId
     quantity: Quantity
 
 

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from orders.api.deps import MAX_ID, PathId
 from orders.api.schemas import WishlistItemIn, WishlistItemOut
 from orders.db import wishlists as repo
 from orders.db.tables import WishlistItem
 from orders.domain import wishlists
 from orders.domain.access import owner_filter
+from shared.api.ids import MAX_ID, PathId
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser
 from shared.db import DbSession

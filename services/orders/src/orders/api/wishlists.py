@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from orders.api.deps import PathId
 from orders.api.schemas import WishlistIn, WishlistOut
 from orders.db import wishlists as repo
 from orders.db.tables import Wishlist
 from orders.domain import wishlists
 from orders.domain.access import owner_filter
+from shared.api.ids import PathId
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser
 from shared.db import DbSession

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 
 from payments.provider.base import PaymentProvider
 from payments.settings import PaymentsSettings
@@ -22,5 +22,3 @@ async def _provider(request: Request) -> PaymentProvider:
 
 Settings = Annotated[PaymentsSettings, Depends(_settings)]
 Provider = Annotated[PaymentProvider, Depends(_provider)]
-MAX_ID = 2**63 - 1
-Id = Annotated[int, Path(ge=1, le=MAX_ID)]

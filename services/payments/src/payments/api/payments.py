@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payments.api.deps import MAX_ID, Id, Provider, Settings
+from payments.api.deps import Provider, Settings
 from payments.api.schemas import PaymentIn, PaymentOut
 from payments.db import payments as repo
 from payments.db.tables import Payment
 from payments.domain import requests
 from shared.api.idempotency import IdempotencyKey
+from shared.api.ids import MAX_ID, PathId
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser, Principal
 from shared.db import DbSession
@@ -100,7 +101,7 @@ async def list_payments(
 
 
 @router.get("/{payment_id}/", responses=problem_responses(401, 404, 422))
-async def get_payment(payment_id: Id, user: CurrentUser, session: DbSession) -> PaymentOut:
+async def get_payment(payment_id: PathId, user: CurrentUser, session: DbSession) -> PaymentOut:
     """One of your payments (staff: anyone's); others' are 404."""
     return PaymentOut.model_validate(await _visible(session, user, payment_id))
 

@@ -20,7 +20,6 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from payments.api.deps import MAX_ID
 from payments.domain.cards import (
     card_brand,
     card_is_expired,
@@ -30,6 +29,7 @@ from payments.domain.cards import (
     normalize_iban,
 )
 from payments.provider.base import BankAccount, CardDetails, PaymentDetails, PayPalAccount
+from shared.api.ids import BodyId
 
 Method = Literal["card", "paypal", "bank_transfer"]
 # Which field carries the details of each method.
@@ -105,7 +105,7 @@ class PaymentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    order_id: int = Field(ge=1, le=MAX_ID, strict=True)
+    order_id: BodyId
     method: Method
     amount: Decimal | None = Field(
         default=None,

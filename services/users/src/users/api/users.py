@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 
+from shared.api.ids import PathId
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser, StaffUser
 from shared.db import DbSession
@@ -58,9 +59,7 @@ async def list_users(
 
 
 @router.get("/{user_id}/", responses=problem_responses(401, 404, 422))
-async def get_user(
-    user_id: Annotated[int, Path(ge=1, le=2**63 - 1)], caller: CurrentUser, session: DbSession
-) -> UserOut:
+async def get_user(user_id: PathId, caller: CurrentUser, session: DbSession) -> UserOut:
     """One profile: your own, or anyone's for staff. Others answer 404, as if absent."""
     if user_id != caller.id and not caller.is_staff:
         raise NotFound("No such user.")
@@ -72,7 +71,7 @@ async def get_user(
 
 @router.patch("/{user_id}/", responses=problem_responses(401, 403, 404, 409, 422))
 async def change_user(
-    user_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    user_id: PathId,
     body: UserStatusPatch,
     caller: StaffUser,
     session: DbSession,
