@@ -140,7 +140,7 @@ def start_shop(args: argparse.Namespace) -> Shop:
     env["USERS_ACCESS_TOKEN_TTL_SECONDS"] = "7200"  # noqa: S105 (a lifetime, not a secret)
     env["ORDERS_SMTP_PORT"] = str(GATEWAY_PORT + 1)
     env["ORDERS_MAIL_SINK_DIR"] = str(workdir / "mail")
-    env["PAYMENTS_PROVIDER_LATENCY_S"] = str(args.provider_latency)
+    env["PAYMENTS_PROVIDER_LATENCY_SECONDS"] = str(args.provider_latency)
     env.update(args.extra_env)
 
     def start(name: str, command: list[str], extra: dict[str, str] | None = None) -> None:

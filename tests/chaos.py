@@ -237,7 +237,7 @@ def main() -> None:
 def _chaos_env() -> dict[str, str]:
     # The provider as slow as a real one (0.3 s +-50%); logs at WARNING keep the
     # supervisor's view readable.
-    return {"PAYMENTS_PROVIDER_LATENCY_S": "0.3"}
+    return {"PAYMENTS_PROVIDER_LATENCY_SECONDS": "0.3"}
 
 
 if __name__ == "__main__":

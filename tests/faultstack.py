@@ -292,7 +292,7 @@ class FaultStack:
         env["USERS_LOGIN_MAX_FAILURES_PER_ADDRESS"] = "1000000"
         env["ORDERS_SMTP_PORT"] = str(free_port())
         env["ORDERS_MAIL_SINK_DIR"] = str(self.workdir / "mail")
-        env["PAYMENTS_PROVIDER_LATENCY_S"] = "0.05"
+        env["PAYMENTS_PROVIDER_LATENCY_SECONDS"] = "0.05"
         env["GATEWAY_OPENAPI_REFRESH_SECONDS"] = "0"
         env["STACK_DIR"] = str(self.stack_dir)
         env["PORT_OFFSET"] = str(self.offset)

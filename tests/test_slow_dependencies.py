@@ -22,7 +22,7 @@ from tests.delayproxy import DelayProxy
 # Timeouts of the replica under test: small, so the test is quick. Production's are in
 # shared/settings.py (all below nginx's proxy_read_timeout of 30 s).
 COMMAND_TIMEOUT_S = 1.0
-REDIS_TIMEOUT_S = 0.5
+REDIS_TIMEOUT_SECONDS = 0.5
 # Each reply of the dependency comes this much later: beyond both timeouts.
 SLOW_S = 3.0
 
@@ -52,9 +52,9 @@ def replica(
         "CATALOG_LOG_LEVEL": "ERROR",
         "CATALOG_DATABASE_URL": service_url("catalog", database=test_database, port=pg.port),
         "CATALOG_REDIS_URL": f"redis://127.0.0.1:{rd.port}{db}",
-        "CATALOG_DB_COMMAND_TIMEOUT_S": str(COMMAND_TIMEOUT_S),
-        "CATALOG_DB_POOL_TIMEOUT_S": str(COMMAND_TIMEOUT_S),
-        "CATALOG_REDIS_TIMEOUT_S": str(REDIS_TIMEOUT_S),
+        "CATALOG_DB_COMMAND_TIMEOUT_SECONDS": str(COMMAND_TIMEOUT_S),
+        "CATALOG_DB_POOL_TIMEOUT_SECONDS": str(COMMAND_TIMEOUT_S),
+        "CATALOG_REDIS_TIMEOUT_SECONDS": str(REDIS_TIMEOUT_SECONDS),
     }
     port = free_port()
     log = Path(tmp_path_factory.mktemp("slow")) / "catalog.log"

@@ -38,10 +38,10 @@ def settings(test_database: str, redis_url: str) -> PaymentsSettings:
         redis_url=redis_url,
         jwks_url="http://users/.well-known/jwks.json",
         log_json=False,
-        provider_latency_s=0,
-        provider_backoff_s=0,
+        provider_latency_seconds=0,
+        provider_backoff_seconds=0,
         replica_name="tests",
-        events=EventSettings(consumer_block_ms=10, claim_idle_ms=50, claim_interval_s=0.05),
+        events=EventSettings(consumer_block_ms=10, claim_idle_ms=50, claim_interval_seconds=0.05),
     )
 
 
@@ -86,7 +86,7 @@ def make_order(app: FastAPI) -> MakeOrder:
 
 @pytest.fixture
 def provider(app: FastAPI, settings: PaymentsSettings) -> SimulatedProvider:
-    return SimulatedProvider(app.state.engine, latency_s=settings.provider_latency_s)
+    return SimulatedProvider(app.state.engine, latency_s=settings.provider_latency_seconds)
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ async def test_a_worker_killed_mid_payment_completes_it_once_after_restart(
         return [c.idempotency_key for c in await provider_charges(app)] == [key]
 
     # The provider takes minutes to answer: the charge is on its record, ours is not.
-    with worker_process({**env, "PAYMENTS_PROVIDER_LATENCY_S": "600"}) as victim:
+    with worker_process({**env, "PAYMENTS_PROVIDER_LATENCY_SECONDS": "600"}) as victim:
         await eventually(charged, seconds=30, what="the provider to record the charge")
         victim.send_signal(signal.SIGKILL)
         assert await asyncio.to_thread(victim.wait, 10) == -signal.SIGKILL
@@ -81,7 +81,7 @@ async def test_a_worker_killed_mid_payment_completes_it_once_after_restart(
     assert await published(app, "payments.PaymentSucceeded") == []
 
     # The same worker comes back, finds its pending entry and charges again, by our key.
-    with worker_process({**env, "PAYMENTS_PROVIDER_LATENCY_S": "0"}):
+    with worker_process({**env, "PAYMENTS_PROVIDER_LATENCY_SECONDS": "0"}):
 
         async def completed() -> bool:
             succeeded = (await payment_row(app, payment_id)).status == "succeeded"

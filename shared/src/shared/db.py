@@ -73,14 +73,14 @@ def create_engine(
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         # A request waits this long for a free connection, then it is a 503.
-        pool_timeout=settings.db_pool_timeout_s
+        pool_timeout=settings.db_pool_timeout_seconds
         if pool_timeout_seconds is None
         else pool_timeout_seconds,
         hide_parameters=True,
         connect_args={
             "server_settings": server_settings,
-            "timeout": settings.db_connect_timeout_s,
-            "command_timeout": settings.db_command_timeout_s,
+            "timeout": settings.db_connect_timeout_seconds,
+            "command_timeout": settings.db_command_timeout_seconds,
         },
     )
     event.listen(engine.sync_engine, "checkout", _replace_closed_connection)

@@ -20,7 +20,7 @@ def create_redis(settings: ServiceSettings) -> Redis:
         decode_responses=True,
         socket_connect_timeout=2,
         # Bounded like every wait on a dependency; above the consumers' XREADGROUP BLOCK.
-        socket_timeout=settings.redis_timeout_s,
+        socket_timeout=settings.redis_timeout_seconds,
         retry=Retry(ExponentialWithJitterBackoff(), RETRIES),
         health_check_interval=30,
     )

@@ -42,13 +42,13 @@ class ServiceSettings(BaseSettings):
     # Every wait on PostgreSQL is bounded, and shorter than the gateway's 30 s
     # proxy_read_timeout, so a slow or gone database gives fast 503s, not piled-up
     # requests (docs/operations.md#failures).
-    db_pool_timeout_s: float = 5.0
-    db_connect_timeout_s: float = 3.0
-    db_command_timeout_s: float = 10.0
+    db_pool_timeout_seconds: float = 5.0
+    db_connect_timeout_seconds: float = 3.0
+    db_command_timeout_seconds: float = 10.0
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     # Seconds a Redis command may take (twice, with the one retry); must exceed
     # events.consumer_block_ms, the longest a consumer's XREADGROUP blocks.
-    redis_timeout_s: float = 2.0
+    redis_timeout_seconds: float = 2.0
     log_level: str = "INFO"
     log_json: bool = True
     # Per-request access lines: `stdout`, `off`, or a file (`make run` uses var/log/).

@@ -63,10 +63,10 @@ async def redis(redis_url: str, scratch: Scratch) -> AsyncIterator[Redis]:
 def settings() -> EventSettings:
     """Fast retries so tests finish quickly; production defaults are in EventSettings."""
     return EventSettings(
-        relay_poll_interval_s=0.2,
+        relay_poll_interval_seconds=0.2,
         consumer_batch_size=10,
         consumer_block_ms=100,
         claim_idle_ms=200,
-        claim_interval_s=0.1,
+        claim_interval_seconds=0.1,
         max_deliveries=3,
     )

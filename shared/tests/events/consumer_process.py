@@ -63,7 +63,7 @@ async def main(
             consumer_batch_size=10,
             consumer_block_ms=100,
             claim_idle_ms=300,
-            claim_interval_s=0.1,
+            claim_interval_seconds=0.1,
         ),
         name=name,
     )

@@ -104,7 +104,7 @@ async def test_an_idle_relay_is_woken_by_notify(
 ) -> None:
     # A poll interval far beyond the wait below: only LISTEN/NOTIFY can deliver in time.
     relay = make_relay(
-        engine, scratch, redis, settings.model_copy(update={"relay_poll_interval_s": 600})
+        engine, scratch, redis, settings.model_copy(update={"relay_poll_interval_seconds": 600})
     )
     stream = events_stream(scratch.schema)
     async with running(relay.run()) as (task,):

@@ -24,7 +24,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The API only tokenizes through the provider; charging is the worker's.
         app.state.provider = SimulatedProvider(
-            app.state.engine, latency_s=settings.provider_latency_s
+            app.state.engine, latency_s=settings.provider_latency_seconds
         )
         yield
 

@@ -22,10 +22,10 @@ class PaymentsSettings(ServiceSettings):
     # Stripe keeps idempotency keys for 24 hours; so do we.
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
     # The simulated provider's round trip, randomised by +-50%; 0 in tests.
-    provider_latency_s: float = Field(default=0.3, ge=0)
+    provider_latency_seconds: float = Field(default=0.3, ge=0)
     # Attempts at a provider call that fails transiently, spaced by doubling back-off.
     provider_max_attempts: int = Field(default=3, ge=1)
-    provider_backoff_s: float = Field(default=0.2, ge=0)
+    provider_backoff_seconds: float = Field(default=0.2, ge=0)
     # Charges in flight per worker process, each with its own transactions: the provider's
     # latency divided by this bounds the time a payment waits for a free slot.
     processor_max_in_flight: int = Field(default=64, ge=1)
@@ -33,4 +33,4 @@ class PaymentsSettings(ServiceSettings):
     provider_test_holds: bool = False
     # Each provider call's bound (a real provider answers in 0.3-1 s); a call that times
     # out is asked again with the same idempotency key, never failed (a late charge).
-    provider_timeout_s: float = Field(default=5.0, gt=0)
+    provider_timeout_seconds: float = Field(default=5.0, gt=0)

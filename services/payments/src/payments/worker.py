@@ -39,8 +39,8 @@ PURGE_INTERVAL_S = 3600.0
 def retry_policy(settings: PaymentsSettings) -> RetryPolicy:
     return RetryPolicy(
         attempts=settings.provider_max_attempts,
-        backoff_s=settings.provider_backoff_s,
-        timeout_s=settings.provider_timeout_s,
+        backoff_s=settings.provider_backoff_seconds,
+        timeout_s=settings.provider_timeout_seconds,
     )
 
 
@@ -75,7 +75,7 @@ def build_worker(
     provider: PaymentProvider | None = None,
 ) -> Worker:
     provider = provider or SimulatedProvider(
-        engine, latency_s=settings.provider_latency_s, test_holds=settings.provider_test_holds
+        engine, latency_s=settings.provider_latency_seconds, test_holds=settings.provider_test_holds
     )
     retry = retry_policy(settings)
     name = worker.consumer_name("payments", settings)

@@ -166,7 +166,7 @@ class StreamConsumer:
             # Claiming counts as a delivery: claim only while the database can take them,
             # so an outage does not push entries towards the dead-letter stream.
             await self._check_database()
-            self._next_claim = time.monotonic() + self.settings.claim_interval_s
+            self._next_claim = time.monotonic() + self.settings.claim_interval_seconds
             handled += await self.reclaim()
         if self.max_in_flight > 1:
             handled += await self._poll_concurrently()
@@ -423,7 +423,7 @@ class StreamConsumer:
         """Run housekeeping once per maintenance interval."""
         if time.monotonic() < self._next_maintenance:
             return
-        self._next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
+        self._next_maintenance = time.monotonic() + self.settings.maintenance_interval_seconds
         try:
             await self._prune_and_measure()
         except (RedisError, SQLAlchemyError, OSError):
@@ -434,7 +434,10 @@ class StreamConsumer:
     async def _prune_and_measure(self) -> None:
         """Forget old dedupe rows; refresh lag, pending and dead-letter gauges."""
         await prune_inbox(
-            self.engine, self.inbox, group=self.group, retention_s=self.settings.inbox_retention_s
+            self.engine,
+            self.inbox,
+            group=self.group,
+            retention_s=self.settings.inbox_retention_seconds,
         )
         await refresh_stream_gauges(
             self.redis, stream=self.stream, dead_letter_stream=self.dead_letter_stream

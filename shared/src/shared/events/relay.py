@@ -66,9 +66,9 @@ class OutboxRelay:
                 except (RedisError, SQLAlchemyError, OSError) as exc:
                     log.warning("relay of %s paused: %s", self.stream, exc)
                     # Not woken by every commit while Redis or PostgreSQL is down.
-                    await asyncio.sleep(self.settings.relay_poll_interval_s)
+                    await asyncio.sleep(self.settings.relay_poll_interval_seconds)
                     continue
-                await self.wakeup.wait(self.settings.relay_poll_interval_s)
+                await self.wakeup.wait(self.settings.relay_poll_interval_seconds)
         finally:
             await self.wakeup.close()
 
@@ -132,7 +132,7 @@ class OutboxRelay:
         """Run housekeeping once per maintenance interval."""
         if time.monotonic() < self._next_maintenance:
             return
-        self._next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
+        self._next_maintenance = time.monotonic() + self.settings.maintenance_interval_seconds
         try:
             await self._prune_trim_measure()
         except (RedisError, SQLAlchemyError, OSError):
@@ -142,11 +142,13 @@ class OutboxRelay:
 
     async def _prune_trim_measure(self) -> None:
         """Prune the archive, trim the stream, refresh the backlog gauge."""
-        await prune_outbox(self.engine, self.table, retention_s=self.settings.outbox_retention_s)
+        await prune_outbox(
+            self.engine, self.table, retention_s=self.settings.outbox_retention_seconds
+        )
         await trim_stream(
             self.redis,
             self.stream,
-            retention_s=self.settings.stream_retention_s,
-            margin_s=self.settings.stream_trim_margin_s,
+            retention_s=self.settings.stream_retention_seconds,
+            margin_s=self.settings.stream_trim_margin_seconds,
         )
         await refresh_outbox_gauge(self.engine, self.table)

@@ -217,7 +217,7 @@ class CassandraHistoryStore:
                 DCAwareRoundRobinPolicy(local_dc=settings.local_dc)
             ),
             consistency_level=ConsistencyLevel.name_to_value[settings.consistency],
-            request_timeout=settings.request_timeout_s,
+            request_timeout=settings.request_timeout_seconds,
         )
         auth = (
             PlainTextAuthProvider(username=settings.username, password=settings.password)

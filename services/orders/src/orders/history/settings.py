@@ -26,7 +26,7 @@ class CassandraSettings(BaseSettings):
     consistency: Consistency = "LOCAL_QUORUM"
     read_consistency: Consistency | None = None
     write_consistency: Consistency | None = None
-    request_timeout_s: float = Field(default=5.0, gt=0)
+    request_timeout_seconds: float = Field(default=5.0, gt=0)
     # Writes in flight at once while applying a batch of folds.
     max_in_flight: int = Field(default=128, ge=1)
     username: str = ""
@@ -49,4 +49,4 @@ class HistorySettings(BaseSettings):
 
     # Port of the worker's Prometheus endpoint (0: none); the lag gauge is served there.
     metrics_port: int = Field(default=9310, ge=0, le=65535)
-    lag_interval_s: float = Field(default=5.0, gt=0)
+    lag_interval_seconds: float = Field(default=5.0, gt=0)

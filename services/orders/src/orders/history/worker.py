@@ -117,7 +117,7 @@ async def run(
         producers = {orders_stream: "orders", payments_stream: "payments"}
         tasks = [asyncio.create_task(c.run()) for c in consumers]
         tasks.append(
-            asyncio.create_task(_report_lag(redis, engine, producers, history.lag_interval_s))
+            asyncio.create_task(_report_lag(redis, engine, producers, history.lag_interval_seconds))
         )
         log.info("projecting %s into the %s store", ", ".join(producers), store.name)
         await stop.wait()
