@@ -237,7 +237,7 @@ def service_env(
     # Race tests (test_checkout_races.py): hold cards wait until a test releases them, a
     # failed event is re-tried within a second, and overdue orders are swept every second.
     env["PAYMENTS_PROVIDER_TEST_HOLDS"] = "true"
-    env["PAYMENTS_EVENTS__CLAIM_IDLE_MS"] = "1000"
+    env["PAYMENTS_EVENTS__CLAIM_IDLE_SECONDS"] = "1"
     env["PAYMENTS_EVENTS__CLAIM_INTERVAL_SECONDS"] = "0.5"
     env["ORDERS_EXPIRY_SWEEP_SECONDS"] = "1"
     # Every request comes from 127.0.0.1: the per-address lockout would couple the tests.

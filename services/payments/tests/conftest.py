@@ -41,7 +41,9 @@ def settings(test_database: str, redis_url: str) -> PaymentsSettings:
         provider_latency_seconds=0,
         provider_backoff_seconds=0,
         replica_name="tests",
-        events=EventSettings(consumer_block_ms=10, claim_idle_ms=50, claim_interval_seconds=0.05),
+        events=EventSettings(
+            consumer_block_seconds=0.01, claim_idle_seconds=0.05, claim_interval_seconds=0.05
+        ),
     )
 
 

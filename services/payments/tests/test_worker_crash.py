@@ -66,7 +66,7 @@ async def test_a_worker_killed_mid_payment_completes_it_once_after_restart(
         "PAYMENTS_REDIS_URL": redis_url,
         "PAYMENTS_LOG_LEVEL": "WARNING",
         "PAYMENTS_REPLICA_NAME": "victim",
-        "PAYMENTS_EVENTS__CONSUMER_BLOCK_MS": "100",
+        "PAYMENTS_EVENTS__CONSUMER_BLOCK_SECONDS": "0.1",
     }
 
     async def charged() -> bool:

@@ -127,7 +127,9 @@ def create_service_app(
         )
         app.state.settings = settings
         app.state.engine = create_engine(
-            settings, application_name=name, statement_timeout_ms=settings.db_statement_timeout_ms
+            settings,
+            application_name=name,
+            statement_timeout_ms=round(settings.db_statement_timeout_seconds * 1000),
         )
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.read_engine = autocommit(app.state.engine)

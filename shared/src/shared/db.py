@@ -94,7 +94,7 @@ def create_public_engine(settings: ServiceSettings, *, application_name: str) ->
         settings,
         application_name=f"{application_name}-public",
         pool_size=settings.db_public_pool_size,
-        statement_timeout_ms=settings.db_public_statement_timeout_ms,
+        statement_timeout_ms=round(settings.db_public_statement_timeout_seconds * 1000),
         pool_timeout_seconds=settings.db_public_pool_timeout_seconds,
     )
 

@@ -32,12 +32,12 @@ class ServiceSettings(BaseSettings):
     db_max_overflow: int = 0
     # Request-path statements are cancelled after this long (503 problem+json, never a
     # pool held for minutes); workers' engines have none.
-    db_statement_timeout_ms: int = 10_000
+    db_statement_timeout_seconds: float = 10.0
     # Expensive public reads (catalog search) run on a pool of their own, so that they
     # can never take the connections every other request needs: its size, its shorter
     # statement timeout, and how long a request waits for one of its connections (503).
     db_public_pool_size: int = 3
-    db_public_statement_timeout_ms: int = 2_000
+    db_public_statement_timeout_seconds: float = 2.0
     db_public_pool_timeout_seconds: float = 1.0
     # Every wait on PostgreSQL is bounded, and shorter than the gateway's 30 s
     # proxy_read_timeout, so a slow or gone database gives fast 503s, not piled-up
@@ -47,7 +47,7 @@ class ServiceSettings(BaseSettings):
     db_command_timeout_seconds: float = 10.0
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     # Seconds a Redis command may take (twice, with the one retry); must exceed
-    # events.consumer_block_ms, the longest a consumer's XREADGROUP blocks.
+    # events.consumer_block_seconds, the longest a consumer's XREADGROUP blocks.
     redis_timeout_seconds: float = 2.0
     log_level: str = "INFO"
     log_json: bool = True

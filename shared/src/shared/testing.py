@@ -137,7 +137,7 @@ async def deliver(
         group=group,
         stream=stream,
         handlers=handlers,
-        settings=EventSettings(consumer_block_ms=1),
+        settings=EventSettings(consumer_block_seconds=0.001),
         name="test",
     )
     try:

@@ -65,8 +65,8 @@ def settings() -> EventSettings:
     return EventSettings(
         relay_poll_interval_seconds=0.2,
         consumer_batch_size=10,
-        consumer_block_ms=100,
-        claim_idle_ms=200,
+        consumer_block_seconds=0.1,
+        claim_idle_seconds=0.2,
         claim_interval_seconds=0.1,
         max_deliveries=3,
     )

@@ -61,8 +61,8 @@ async def main(
         handlers=touched_handlers(scratch, Behaviour(consumer=name, on_seq=maybe_die)),
         settings=EventSettings(
             consumer_batch_size=10,
-            consumer_block_ms=100,
-            claim_idle_ms=300,
+            consumer_block_seconds=0.1,
+            claim_idle_seconds=0.3,
             claim_interval_seconds=0.1,
         ),
         name=name,

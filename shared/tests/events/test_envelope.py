@@ -72,8 +72,8 @@ def test_event_settings_are_nested_in_service_settings(monkeypatch: pytest.Monke
         model_config = SettingsConfigDict(env_prefix="EVTEST_", env_file=None, extra="ignore")
 
     monkeypatch.setenv("EVTEST_EVENTS__MAX_DELIVERIES", "9")
-    monkeypatch.setenv("EVTEST_EVENTS__CLAIM_IDLE_MS", "1234")
+    monkeypatch.setenv("EVTEST_EVENTS__CLAIM_IDLE_SECONDS", "1.234")
     settings = ShopSettings()
     assert settings.events.max_deliveries == 9
-    assert settings.events.claim_idle_ms == 1234
+    assert settings.events.claim_idle_seconds == 1.234
     assert settings.events.consumer_batch_size == 100

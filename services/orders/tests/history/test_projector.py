@@ -93,7 +93,7 @@ def start_worker(
         ORDERS_REPLICA_NAME="history-test",
         ORDERS_HISTORY_METRICS_PORT="0",
         ORDERS_EVENTS__CONSUMER_BATCH_SIZE="5",
-        ORDERS_EVENTS__CONSUMER_BLOCK_MS="100",
+        ORDERS_EVENTS__CONSUMER_BLOCK_SECONDS="0.1",
     )
 
     def start() -> subprocess.Popen[bytes]:

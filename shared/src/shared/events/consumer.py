@@ -4,7 +4,7 @@ Delivery is at least once. A batch is handled in one transaction holding the inb
 rows and the handlers' writes (a failing entry is dropped from the batch, which is then
 tried again), and entries are acknowledged only after the commit. Entries left pending
 (a handler failed, or a consumer died) are re-tried through XAUTOCLAIM once idle for
-`claim_idle_ms`; after `max_deliveries` they are copied to the dead-letter stream and
+`claim_idle_seconds`; after `max_deliveries` they are copied to the dead-letter stream and
 acknowledged, so the entries behind them keep flowing.
 
 With `consumer_max_in_flight` > 1 the consumer keeps that many entries in flight, each
@@ -171,11 +171,16 @@ class StreamConsumer:
         if self.max_in_flight > 1:
             handled += await self._poll_concurrently()
         else:
-            entries = await self._read(">", block_ms=self.settings.consumer_block_ms)
+            entries = await self._read(">", block_ms=self._block_ms)
             await self.process(entries, {})  # first delivery of each
             handled += len(entries)
         await self._maintain()
         return handled
+
+    @property
+    def _block_ms(self) -> int:
+        """How long one XREADGROUP blocks, in Redis' milliseconds."""
+        return max(1, round(self.settings.consumer_block_seconds * 1000))
 
     async def _poll_concurrently(self) -> int:
         """Start new entries while there is room, else wait for one in flight to end.
@@ -185,14 +190,13 @@ class StreamConsumer:
         started = 0
         room = self.max_in_flight - len(self._running)
         if room > 0:
-            block = self.settings.consumer_block_ms
-            entries = await self._read(">", block_ms=block, count=room)
+            entries = await self._read(">", block_ms=self._block_ms, count=room)
             self._dispatch(entries, {})  # first delivery of each
             started = len(entries)
         if self._running and (room <= 0 or not started):
             await asyncio.wait(
                 list(self._running.values()),
-                timeout=self.settings.consumer_block_ms / 1000,
+                timeout=self.settings.consumer_block_seconds,
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finished, self._finished = self._finished, 0
@@ -234,7 +238,7 @@ class StreamConsumer:
             await asyncio.wait(list(self._running.values()), return_when=asyncio.FIRST_COMPLETED)
 
     async def reclaim(self) -> int:
-        """Take over entries idle longer than `claim_idle_ms` (dead consumer, failed handler)."""
+        """Take over entries idle past `claim_idle_seconds` (dead consumer, failed handler)."""
         cursor, total = "0-0", 0
         while True:
             # Redis 7 adds a third element, the ids it dropped from the PEL as trimmed.
@@ -242,7 +246,7 @@ class StreamConsumer:
                 self.stream,
                 self.group,
                 self.name,
-                min_idle_time=self.settings.claim_idle_ms,
+                min_idle_time=round(self.settings.claim_idle_seconds * 1000),
                 start_id=cursor,
                 count=self.settings.consumer_batch_size,
             )

@@ -13,13 +13,13 @@ class EventSettings(BaseModel):
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)
     # Consumer: entries per XREADGROUP, and how long one call blocks waiting for more.
     consumer_batch_size: int = Field(default=100, ge=1)
-    consumer_block_ms: int = Field(default=1000, ge=1)
+    consumer_block_seconds: float = Field(default=1.0, ge=0.001)
     # Entries one consumer handles at once, each in its own transaction (and acked when
     # it ends), entries of one aggregate (order) still one after another in stream order.
     # 1: batches of `consumer_batch_size` in one transaction, strictly in stream order.
     consumer_max_in_flight: int = Field(default=1, ge=1)
     # An entry pending this long (its consumer died or its handler failed) is re-tried.
-    claim_idle_ms: int = Field(default=30_000, ge=1)
+    claim_idle_seconds: float = Field(default=30.0, ge=0.001)
     claim_interval_seconds: float = Field(default=5.0, gt=0)
     # After this many deliveries without success an entry goes to the dead-letter stream.
     max_deliveries: int = Field(default=5, ge=1)
