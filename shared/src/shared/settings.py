@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import SecretStr, model_validator
@@ -11,6 +12,28 @@ from shared.events.settings import EventSettings
 
 # Local defaults carry this marker so that production refuses to start with them.
 DEFAULT_SECRET = "changethis"  # noqa: S105
+# Duration settings were renamed to end in _seconds: an old variable still set would be
+# ignored silently, so a service refuses to start with one (old suffix -> new).
+RENAMED_SUFFIXES = {
+    "DB_POOL_TIMEOUT_S": "DB_POOL_TIMEOUT_SECONDS",
+    "DB_CONNECT_TIMEOUT_S": "DB_CONNECT_TIMEOUT_SECONDS",
+    "DB_COMMAND_TIMEOUT_S": "DB_COMMAND_TIMEOUT_SECONDS",
+    "REDIS_TIMEOUT_S": "REDIS_TIMEOUT_SECONDS",
+    "DB_STATEMENT_TIMEOUT_MS": "DB_STATEMENT_TIMEOUT_SECONDS",
+    "DB_PUBLIC_STATEMENT_TIMEOUT_MS": "DB_PUBLIC_STATEMENT_TIMEOUT_SECONDS",
+    "PROVIDER_LATENCY_S": "PROVIDER_LATENCY_SECONDS",
+    "PROVIDER_BACKOFF_S": "PROVIDER_BACKOFF_SECONDS",
+    "PROVIDER_TIMEOUT_S": "PROVIDER_TIMEOUT_SECONDS",
+    "EVENTS__RELAY_POLL_INTERVAL_S": "EVENTS__RELAY_POLL_INTERVAL_SECONDS",
+    "EVENTS__CONSUMER_BLOCK_MS": "EVENTS__CONSUMER_BLOCK_SECONDS",
+    "EVENTS__CLAIM_IDLE_MS": "EVENTS__CLAIM_IDLE_SECONDS",
+    "EVENTS__CLAIM_INTERVAL_S": "EVENTS__CLAIM_INTERVAL_SECONDS",
+    "EVENTS__OUTBOX_RETENTION_S": "EVENTS__OUTBOX_RETENTION_SECONDS",
+    "EVENTS__INBOX_RETENTION_S": "EVENTS__INBOX_RETENTION_SECONDS",
+    "EVENTS__STREAM_RETENTION_S": "EVENTS__STREAM_RETENTION_SECONDS",
+    "EVENTS__STREAM_TRIM_MARGIN_S": "EVENTS__STREAM_TRIM_MARGIN_SECONDS",
+    "EVENTS__MAINTENANCE_INTERVAL_S": "EVENTS__MAINTENANCE_INTERVAL_SECONDS",
+}
 
 
 class ServiceSettings(BaseSettings):
@@ -69,6 +92,16 @@ class ServiceSettings(BaseSettings):
     # The background worker serves its metrics (event lag, pending) here; 0 turns it off.
     worker_metrics_port: int = 0
     events: EventSettings = EventSettings()
+
+    @model_validator(mode="after")
+    def _refuse_renamed_variables(self) -> ServiceSettings:
+        prefix = str(self.model_config.get("env_prefix") or "").upper()
+        if not prefix:
+            return self
+        for old, new in RENAMED_SUFFIXES.items():
+            if prefix + old in os.environ:
+                raise ValueError(f"{prefix}{old} was renamed {prefix}{new} (in seconds)")
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> ServiceSettings:
