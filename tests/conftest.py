@@ -4,7 +4,6 @@ exactly as `make run` does it, on free ports."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -16,13 +15,15 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 import redis
 
+from deploy import registry as deploy_registry
+from deploy.nginx import render as nginx_render
+from scripts import stack as scripts_stack
 from shared.dbadmin import service_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,20 +32,10 @@ STARTUP_SECONDS = float(os.environ.get("SHOP_TEST_STARTUP_SECONDS", "120"))
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-# The stdlib-only deployment scripts, imported by path like `make run` runs them.
-registry: Any = _load("registry", ROOT / "deploy/registry.py")
-render: Any = _load("render", ROOT / "deploy/nginx/render.py")
-stack_script: Any = _load("stack_script", ROOT / "scripts/stack.py")
+# The stdlib-only deployment scripts `make run` runs (the workspace root's packages).
+registry = deploy_registry
+render = nginx_render
+stack_script = scripts_stack
 
 # Replicas per service in the test stack (default 1): two where balancing is proven.
 TEST_REPLICAS = {"users": 2}

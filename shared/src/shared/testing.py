@@ -34,12 +34,15 @@ def new_database_name() -> str:
 
 
 def create_database(name: str) -> None:
-    """Bootstrap a fresh database and run every service's migrations into it."""
-    asyncio.run(bootstrap(name))
-    for ini in sorted(REPO_ROOT.glob("services/*/alembic.ini")):
-        service = ini.parent.name
-        config = Config(str(ini))
-        config.attributes["database_url"] = service_url(service, database=name)
+    """Bootstrap a fresh database and run every service's migrations into it (the
+    services of the registry, deploy/services.toml, that have a database)."""
+    from deploy import registry
+
+    services = [s for s in registry.load() if s.database]
+    asyncio.run(bootstrap(name, registry.databases(services)))
+    for service in services:
+        config = Config(str(REPO_ROOT / service.path / "alembic.ini"))
+        config.attributes["database_url"] = service_url(service.name, database=name)
         command.upgrade(config, "head")
 
 
