@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from deploy import registry as deploy_registry
 from deploy.nginx import render as nginx_render
 from scripts import stack as scripts_stack
 from shared.dbadmin import service_url
+from shared.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 # A loaded machine (several stacks starting at once) may need more: SHOP_TEST_STARTUP_SECONDS.
@@ -45,16 +45,23 @@ TEST_LIMITS = {"auth_rate": "100r/s", "auth_burst": 100, "api_rate": "500r/s", "
 SPA_ORIGIN = "http://spa.test:5173"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Sweeps go last: as staff they may change or delete what another test set up."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Sweeps go last: as staff they may change or delete what another test set up. A test
+    that starts a stack (its first test pays every replica's startup, each bounded by
+    SHOP_TEST_STARTUP_SECONDS) gets that on top of the per-test timeout (pytest-timeout,
+    `timeout` in pyproject.toml, or --timeout), unless it sets its own."""
     items.sort(key=lambda item: item.get_closest_marker("sweep") is not None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    base = float(
+        config.getoption("timeout", None)
+        or os.environ.get("PYTEST_TIMEOUT")
+        or config.getini("timeout")
+        or 0
+    )
+    if base <= 0:
+        return  # --timeout 0: no timeout at all
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(base + 3 * max(STARTUP_SECONDS, 180)))
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

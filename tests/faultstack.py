@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import httpx
 
 from deploy import registry
 from shared.dbadmin import service_url
+from shared.testing import eventually, find_tool, free_port, port_is_free
 from tests.delayproxy import DelayProxy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,43 +36,10 @@ PYTHON = sys.executable
 STARTUP_S = 180
 
 
-def eventually(check: Callable[[], Any], *, what: str, seconds: float = 60) -> Any:
-    """Poll `check` until it returns something truthy, for at most `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds:.0f}s waiting for {what}")
-        time.sleep(0.1)
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _tool(name: str) -> str | None:
-    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-    return str(found[-1]) if found else shutil.which(name)
-
-
 def missing_tools() -> str | None:
     """Why this machine cannot run the fault stack, or None."""
     for tool in ("initdb", "pg_ctl"):
-        if _tool(tool) is None:
+        if find_tool(tool) is None:
             return f"{tool} is missing (Debian package postgresql)"
     if shutil.which("redis-server") is None:
         return "redis-server is missing (Debian package redis-server)"
@@ -107,7 +75,7 @@ class ThrowawayPostgres:
             entry = pwd.getpwnam(self.user)
             for path in (self.dir.parent, self.dir, self.log):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        self._run(str(_tool("initdb")), "-D", str(self.dir), "-U", "postgres", "-A", "trust")
+        self._run(str(find_tool("initdb")), "-D", str(self.dir), "-U", "postgres", "-A", "trust")
         self.start()
 
     def start(self) -> None:
@@ -116,13 +84,13 @@ class ThrowawayPostgres:
             "-c fsync=off -c max_connections=300"
         )
         self._run(
-            str(_tool("pg_ctl")), "-D", str(self.dir), "-l", str(self.log), "-o", options, "-w",
+            str(find_tool("pg_ctl")), "-D", str(self.dir), "-l", str(self.log), "-o", options, "-w",
             "start",
         )  # fmt: skip
 
     def stop(self, mode: str = "fast") -> None:
         """`fast` ends every session (a restart); `immediate` is a crash."""
-        self._run(str(_tool("pg_ctl")), "-D", str(self.dir), "-m", mode, "-w", "stop")
+        self._run(str(find_tool("pg_ctl")), "-D", str(self.dir), "-m", mode, "-w", "stop")
 
     def restart(self, mode: str = "fast", down_s: float = 0.0) -> None:
         self.stop(mode)

@@ -45,7 +45,10 @@ def with_loyalty(tmp_path: Path) -> Path:
 
 def test_the_entry_gets_a_role_and_its_schemas(services: list[registry.Service]) -> None:
     loyalty = registry.by_name(services)["loyalty"]
-    assert loyalty.api and not loyalty.gateway and loyalty.redis and loyalty.has_migrations
+    assert loyalty.api
+    assert not loyalty.gateway
+    assert loyalty.redis
+    assert loyalty.has_migrations
     assert loyalty.path == "services/loyalty"
     assert registry.databases(services)["loyalty"] == ("loyalty_ledger",)
     arguments = registry.dbadmin_arguments(services)
@@ -60,9 +63,7 @@ def test_compose_runs_it_migrates_it_and_routes_to_it(services: list[registry.Se
     assert entry["build"]["args"]["APP"] == "loyalty.main:create_app"
     assert entry["environment"]["LOYALTY_REDIS_URL"] == "redis://redis:6379/0"
     assert "shop_loyalty:" in entry["environment"]["LOYALTY_DATABASE_URL"]
-    assert entry["depends_on"]["loyalty-migrate"] == {
-        "condition": "service_completed_successfully"
-    }
+    assert entry["depends_on"]["loyalty-migrate"] == {"condition": "service_completed_successfully"}
     assert {"postgres", "redis"} <= set(entry["depends_on"])
     assert apps["loyalty-worker"]["command"] == ["sh", "-c", "exec python -m loyalty.worker"]
     bootstrap = apps["db-bootstrap"]
@@ -97,11 +98,13 @@ def test_make_run_starts_it_routes_to_it_and_scrapes_it(
     names = {line.split(":", 1)[0] for line in procfile}
     assert {"loyalty-1", "loyalty-2", "loyalty-worker"} <= names
     [replica] = [line for line in procfile if line.startswith("loyalty-2:")]
-    assert "--port 8601" in replica and "loyalty.main:create_app" in replica
+    assert "--port 8601" in replica
+    assert "loyalty.main:create_app" in replica
     [gateway] = [line for line in procfile if line.startswith("gateway-1:")]
     assert "http://127.0.0.1:8601" in gateway  # GATEWAY_SERVICES names both replicas
     upstreams = (out / "nginx" / "upstreams.conf").read_text()
-    assert "upstream loyalty {" in upstreams and "server 127.0.0.1:8601" in upstreams
+    assert "upstream loyalty {" in upstreams
+    assert "server 127.0.0.1:8601" in upstreams
     assert "location /api/loyalty" in (out / "nginx" / "locations.conf").read_text()
     targets = out / "prometheus" / "targets"
     shop = json.loads((targets / "shop.json").read_text())
