@@ -5,7 +5,9 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := 3.11
 UV ?= uv
 PYTHON := .venv/bin/python
-SERVICES_WITH_MIGRATIONS := $(patsubst services/%/alembic.ini,%,$(wildcard services/*/alembic.ini))
+# Every package's source folder (the workspace members) and the root's deploy package.
+EMPTY :=
+MYPYPATH := $(subst $(EMPTY) $(EMPTY),:,$(wildcard shared/src services/*/src gateway/src)):.
 
 .PHONY: help install keys migrate run test fuzz lint fmt staff compose seed bench bench-events bench-checkout history-rebuild history-check load load-data chaos clean storefront storefront-dev storefront-api
 
@@ -20,18 +22,18 @@ keys: install  ## generate the dev key that signs access tokens (once; never com
 	@$(PYTHON) -m users.cli generate-keys
 
 migrate: install  ## create the database, schemas and roles, then run every service's migrations
-	@$(PYTHON) -m shared.dbadmin bootstrap
-	@for service in $(SERVICES_WITH_MIGRATIONS); do \
-		echo "migrating $$service"; \
-		(cd services/$$service && ../../.venv/bin/alembic upgrade head) || exit 1; \
+	@$(PYTHON) -m shared.dbadmin bootstrap $$($(PYTHON) -m deploy.registry databases)
+	@for path in $$($(PYTHON) -m deploy.registry migrations); do \
+		echo "migrating $$path"; \
+		(cd $$path && $(CURDIR)/.venv/bin/alembic upgrade head) || exit 1; \
 	done
 
 run: install  ## run the whole shop behind nginx on http://127.0.0.1:8080, docs at /docs, Prometheus on :9090 (OBSERVE=0: without)
 	@scripts/ensure-nginx.sh
 	@[ "$(OBSERVE)" = 0 ] || scripts/ensure-observability.sh
-	@$(PYTHON) scripts/stack.py check
+	@$(PYTHON) -m scripts.stack check
 	@$(MAKE) --no-print-directory keys migrate storefront
-	@$(PYTHON) scripts/stack.py render
+	@$(PYTHON) -m scripts.stack render
 	@exec $(PYTHON) scripts/supervise.py var/Procfile --status var/supervise.json
 
 test: install  ## run every test against the real PostgreSQL, Redis and nginx
@@ -39,12 +41,12 @@ test: install  ## run every test against the real PostgreSQL, Redis and nginx
 	@scripts/ensure-test-tools.sh
 	@scripts/ensure-jmeter.sh || echo "JMeter is unavailable: the load-plan tests will skip" >&2
 	@scripts/ensure-observability.sh || echo "the observability tests will fail: Prometheus is missing" >&2
-	@$(PYTHON) scripts/stack.py check
+	@$(PYTHON) -m scripts.stack check
 	@.venv/bin/pytest $(PYTEST_ARGS)
 
 fuzz: install  ## the deep sweep: schemathesis (every phase) and the cursor fuzz through nginx
 	@scripts/ensure-nginx.sh
-	@$(PYTHON) scripts/stack.py check
+	@$(PYTHON) -m scripts.stack check
 	@SHOP_FUZZ_EXAMPLES=$${SHOP_FUZZ_EXAMPLES:-50} SHOP_FUZZ_PHASES=examples,coverage,fuzzing,stateful \
 		SHOP_FUZZ_EXCLUDE_CHECKS=$${SHOP_FUZZ_EXCLUDE_CHECKS-} \
 		SHOP_CURSOR_FUZZ_EXAMPLES=$${SHOP_CURSOR_FUZZ_EXAMPLES:-3000} \
@@ -53,7 +55,7 @@ fuzz: install  ## the deep sweep: schemathesis (every phase) and the cursor fuzz
 lint:  ## ruff (lint + format check) and mypy (strict)
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
-	@MYPYPATH=gateway/src .venv/bin/mypy shared/src $(wildcard services/*/src) gateway/src
+	@MYPYPATH=$(MYPYPATH) .venv/bin/mypy shared/src $(wildcard services/*/src) gateway/src
 
 fmt:  ## format and autofix
 	@.venv/bin/ruff format .
@@ -103,7 +105,7 @@ chaos: install  ## failures under load (kills, restarts, outages, slowness) on a
 	@$(PYTHON) -m tests.chaos
 
 compose: install  ## regenerate deploy/compose.yaml and observability/prometheus.yml from deploy/services.toml
-	@$(PYTHON) deploy/compose.py
+	@$(PYTHON) -m deploy.compose
 
 # The storefront SPA: rebuilt when a source changed (exit 3: no npm, the shop runs without it).
 STOREFRONT_SOURCES := $(shell find storefront/src storefront/public -type f 2>/dev/null) \

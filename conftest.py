@@ -74,6 +74,13 @@ def redis_url() -> str:
     return _test_redis_url()
 
 
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Single settings a test changes in its service's `settings` (shared.testing's
+    `service_fixtures`): override this fixture, or update the dict before `app` starts."""
+    return {}
+
+
 @pytest.fixture(scope="session")
 def jwt_private_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from users.keys import generate_private_key

@@ -1,6 +1,6 @@
 """Generate deploy/compose.yaml and observability/prometheus.yml from deploy/services.toml.
 
-    python deploy/compose.py          # `make compose`; a test fails while they are stale
+    python -m deploy.compose          # `make compose`; a test fails while they are stale
 
 The infrastructure (PostgreSQL, Redis, Cassandra, nginx, Prometheus, Grafana) is written
 out below; every app of the registry becomes an image built from deploy/Dockerfile, a
@@ -9,21 +9,17 @@ one-shot migrate container when it has migrations, its workers, and a scrape tar
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from shared.dbadmin import SERVICES as DATABASE_SERVICES
+from deploy import registry
+from deploy.monitoring import Ports, stream_patterns
 from shared.settings import DEFAULT_SECRET
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-
-import registry  # noqa: E402  (deploy/registry.py)
-from monitoring import Ports, stream_patterns  # noqa: E402  (deploy/monitoring.py)
 
 EXPORTER_PORTS = {"postgres": Ports.postgres, "redis": Ports.redis, "nginx": Ports.nginx}
 NGINX_STATUS_PORT = Ports.nginx_status
@@ -105,19 +101,20 @@ def app_environment(service: registry.Service, services: list[registry.Service])
         f"{prefix}LOG_LEVEL": "${SHOP_LOG_LEVEL:-INFO}",
         "FORWARDED_ALLOW_IPS": GATEWAY_ADDRESS,
     }
-    if service.name != "gateway":
+    if service.redis:
         env[f"{prefix}REDIS_URL"] = "redis://redis:6379/0"
+    if service.api:
         env[f"{prefix}JWKS_URL"] = f"http://users:{APP_PORT}/.well-known/jwks.json"
-    if service.has_migrations:
+    if service.database:
         env[f"{prefix}DATABASE_URL"] = database_url(service)
-    if service.name == "gateway":
+    if service.gateway:
         urls = {s.name: [f"http://{s.name}:{APP_PORT}"] for s in services}
         env["GATEWAY_SERVICES"] = registry.gateway_services_json(services, urls)
     env.update(service.compose.get("environment", {}))
     return env
 
 
-def infrastructure() -> dict[str, Any]:
+def infrastructure(services: list[registry.Service]) -> dict[str, Any]:
     cassandra_env = {
         "CASSANDRA_CLUSTER_NAME": "shop",
         "CASSANDRA_DC": "dc1",
@@ -156,14 +153,20 @@ def infrastructure() -> dict[str, Any]:
         # shared.dbadmin bootstrap, the same code `make migrate` runs), then exits.
         "db-bootstrap": {
             "build": build("shop-shared", "shared"),
-            "command": ["python", "-m", "shared.dbadmin", "bootstrap"],
+            "command": [
+                "python",
+                "-m",
+                "shared.dbadmin",
+                "bootstrap",
+                *registry.dbadmin_arguments(services),
+            ],
             "environment": {
                 "SHOP_DB_ADMIN_URL": f"postgresql://postgres:{secret('POSTGRES_PASSWORD')}"
                 "@postgres:5432/postgres",
                 "SHOP_DB_NAME": "shop",
                 **{
                     f"SHOP_DB_PASSWORD_{name.upper()}": secret(f"SHOP_DB_PASSWORD_{name.upper()}")
-                    for name in DATABASE_SERVICES
+                    for name in registry.databases(services)
                 },
             },
             "depends_on": {"postgres": {"condition": "service_healthy"}},
@@ -211,9 +214,9 @@ def apps(services: list[registry.Service]) -> dict[str, Any]:
         env = app_environment(service, services)
         volumes = list(service.compose.get("volumes", []))
         ready: dict[str, Any] = {}
-        if service.has_migrations:
+        if service.database:
             ready["postgres"] = {"condition": "service_healthy"}
-        if service.name != "gateway":
+        if service.redis:
             ready["redis"] = {"condition": "service_healthy"}
         if service.compose.get("setup"):
             out[f"{service.name}-setup"] = {
@@ -225,7 +228,7 @@ def apps(services: list[registry.Service]) -> dict[str, Any]:
                 "restart": "no",
             }
             ready[f"{service.name}-setup"] = {"condition": "service_completed_successfully"}
-        if service.has_migrations:
+        if service.database:
             out[f"{service.name}-migrate"] = {
                 "build": image_build,
                 "command": ["alembic", "upgrade", "head"],
@@ -237,7 +240,7 @@ def apps(services: list[registry.Service]) -> dict[str, Any]:
                 "restart": "no",
             }
             ready[f"{service.name}-migrate"] = {"condition": "service_completed_successfully"}
-        if service.name == "gateway":
+        if service.gateway:
             ready.update({s.name: {"condition": "service_healthy"} for s in services if s.api})
         out[service.name] = {
             "build": image_build,
@@ -396,7 +399,7 @@ def exporters() -> dict[str, Any]:
 
 
 def compose(services: list[registry.Service]) -> dict[str, Any]:
-    all_services = {**infrastructure(), **apps(services), **edge(services)}
+    all_services = {**infrastructure(services), **apps(services), **edge(services)}
     volumes = {
         "postgres-data": {},
         "redis-data": {},

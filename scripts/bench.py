@@ -200,8 +200,8 @@ def _wait_ready(ports: list[int]) -> None:
 
 
 def start_stack(workdir: Path, replicas: int) -> Stack:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from stack import uvicorn_command
+    from deploy import registry
+    from scripts.stack import uvicorn_command
 
     processes = []
     ports = [FIRST_PORT + i for i in range(replicas)]
@@ -213,11 +213,13 @@ def start_stack(workdir: Path, replicas: int) -> Stack:
     nginx_dir = workdir / "nginx"
     # Every other service's routes point at a closed port: only catalog is benchmarked.
     upstreams = [f"catalog={','.join(f'127.0.0.1:{p}' for p in ports)}"]
-    upstreams += [f"{name}=127.0.0.1:9" for name in ("users", "orders", "payments", "gateway")]
+    others = [s.name for s in registry.load() if s.name != "catalog"]
+    upstreams += [f"{name}=127.0.0.1:9" for name in others]
     subprocess.run(
         [
             sys.executable,
-            str(ROOT / "deploy/nginx/render.py"),
+            "-m",
+            "deploy.nginx.render",
             "--out",
             str(nginx_dir),
             "--listen",

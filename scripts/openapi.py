@@ -1,7 +1,7 @@
 """Print or write the gateway's merged OpenAPI document without a running stack.
 
-    python scripts/openapi.py                      # to stdout
-    python scripts/openapi.py --out storefront/openapi.json
+    python -m scripts.openapi                      # to stdout
+    python -m scripts.openapi --out storefront/openapi.json
 
 Each API service of deploy/services.toml is built in-process (its app factory, no
 lifespan, so no database or Redis) and its own document merged exactly as the gateway
@@ -20,14 +20,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "deploy"))
+from fastapi import FastAPI
 
-import registry  # noqa: E402  (deploy/registry.py, stdlib only)
-from fastapi import FastAPI  # noqa: E402
-
-from gateway.main import DESCRIPTION  # noqa: E402
-from gateway.openapi import ServiceDocument, merge  # noqa: E402
+from deploy import registry
+from gateway.main import DESCRIPTION
+from gateway.openapi import ServiceDocument, merge
 
 
 def service_document(app_path: str) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The local stack behind `make run`: check PostgreSQL and Redis, render the nginx
 config and a Procfile for the wanted number of replicas (stdlib only).
 
-    python scripts/stack.py check
-    python scripts/stack.py render    # REPLICAS=2, USERS_REPLICAS=3, GATEWAY_PORT=8080
+    python -m scripts.stack check
+    python -m scripts.stack render    # REPLICAS=2, USERS_REPLICAS=3, GATEWAY_PORT=8080
                                       # OBSERVE=0: without Prometheus and the exporters
 
 Every service of deploy/services.toml gets its replicas (uvicorn on first port + i),
@@ -25,13 +25,11 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+from deploy import monitoring, registry
+
 ROOT = Path(__file__).resolve().parents[1]
 VAR = Path(os.environ.get("STACK_DIR") or ROOT / "var")
 LOGS = VAR / "log"
-sys.path.insert(0, str(ROOT / "deploy"))
-
-import monitoring  # noqa: E402  (deploy/monitoring.py, stdlib only)
-import registry  # noqa: E402  (deploy/registry.py, stdlib only)
 
 FIRST_WORKER_METRICS_PORT = 9101
 DEFAULT_CORS_ORIGINS = "http://localhost:5173,http://127.0.0.1:5173"
@@ -134,12 +132,10 @@ def observability(ports: dict[str, list[int]], workers: dict[str, int]) -> list[
     return lines
 
 
-def render() -> None:
-    offset = port_offset()
-    gateway_port = int(os.environ.get("GATEWAY_PORT", "8080")) + offset
-    listen = os.environ.get("GATEWAY_LISTEN", f"127.0.0.1:{gateway_port}")
-    services = registry.load()
-    ports = {s.name: [p + offset for p in s.ports(replicas(s.name))] for s in services}
+def processes(
+    services: list[registry.Service], ports: dict[str, list[int]], offset: int
+) -> tuple[list[str], dict[str, int]]:
+    """The Procfile lines of every replica and worker, and each worker's metrics port."""
     urls = {name: [f"http://127.0.0.1:{p}" for p in found] for name, found in ports.items()}
     gateway_services = registry.gateway_services_json(services, urls)
     procfile = []
@@ -147,7 +143,7 @@ def render() -> None:
     worker_metrics: dict[str, int] = {}
     for service in services:
         env = []
-        if service.name == "gateway":
+        if service.gateway:
             env.append(f"GATEWAY_SERVICES={shlex.quote(gateway_services)}")
         for i, port in enumerate(ports[service.name], start=1):
             replica_env = [f"{service.env_prefix}REPLICA_NAME={service.name}-{i}", *env]
@@ -166,6 +162,16 @@ def render() -> None:
             port = worker_metrics[f"{service.name}-{worker}"] = next(worker_ports)
             metrics = f"{service.env_prefix}WORKER_METRICS_PORT={port}"
             procfile.append(f"{service.name}-{worker}: env {path} {metrics} {command}")
+    return procfile, worker_metrics
+
+
+def render(registry_file: Path = registry.REGISTRY_FILE) -> None:
+    offset = port_offset()
+    gateway_port = int(os.environ.get("GATEWAY_PORT", "8080")) + offset
+    listen = os.environ.get("GATEWAY_LISTEN", f"127.0.0.1:{gateway_port}")
+    services = registry.load(registry_file)
+    ports = {s.name: [p + offset for p in s.ports(replicas(s.name))] for s in services}
+    procfile, worker_metrics = processes(services, ports, offset)
     nginx_dir = VAR / "nginx"
     LOGS.mkdir(exist_ok=True)
     cors = os.environ.get("GATEWAY_CORS_ORIGINS", DEFAULT_CORS_ORIGINS)
@@ -177,7 +183,10 @@ def render() -> None:
     subprocess.run(
         [
             sys.executable,
-            str(ROOT / "deploy/nginx/render.py"),
+            "-m",
+            "deploy.nginx.render",
+            "--registry",
+            str(registry_file),
             "--out",
             str(nginx_dir),
             "--listen",

@@ -19,7 +19,7 @@ fi
 case "${1:-build}" in
     build) npm run --silent build -- --logLevel warn ;;
     api)
-        "$ROOT/.venv/bin/python" "$ROOT/scripts/openapi.py" --out openapi.json
+        "$ROOT/.venv/bin/python" -m scripts.openapi --out openapi.json
         npx openapi-typescript openapi.json -o src/api/schema.d.ts
         ;;
     dev) exec npm run dev ;;

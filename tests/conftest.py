@@ -4,11 +4,9 @@ exactly as `make run` does it, on free ports."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,14 +14,17 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 import redis
 
+from deploy import registry as deploy_registry
+from deploy.nginx import render as nginx_render
+from scripts import stack as scripts_stack
 from shared.dbadmin import service_url
+from shared.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 # A loaded machine (several stacks starting at once) may need more: SHOP_TEST_STARTUP_SECONDS.
@@ -31,20 +32,10 @@ STARTUP_SECONDS = float(os.environ.get("SHOP_TEST_STARTUP_SECONDS", "120"))
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-# The stdlib-only deployment scripts, imported by path like `make run` runs them.
-registry: Any = _load("registry", ROOT / "deploy/registry.py")
-render: Any = _load("render", ROOT / "deploy/nginx/render.py")
-stack_script: Any = _load("stack_script", ROOT / "scripts/stack.py")
+# The stdlib-only deployment scripts `make run` runs (the workspace root's packages).
+registry = deploy_registry
+render = nginx_render
+stack_script = scripts_stack
 
 # Replicas per service in the test stack (default 1): two where balancing is proven.
 TEST_REPLICAS = {"users": 2}
@@ -54,16 +45,23 @@ TEST_LIMITS = {"auth_rate": "100r/s", "auth_burst": 100, "api_rate": "500r/s", "
 SPA_ORIGIN = "http://spa.test:5173"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Sweeps go last: as staff they may change or delete what another test set up."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Sweeps go last: as staff they may change or delete what another test set up. A test
+    that starts a stack (its first test pays every replica's startup, each bounded by
+    SHOP_TEST_STARTUP_SECONDS) gets that on top of the per-test timeout (pytest-timeout,
+    `timeout` in pyproject.toml, or --timeout), unless it sets its own."""
     items.sort(key=lambda item: item.get_closest_marker("sweep") is not None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    base = float(
+        config.getoption("timeout", None)
+        or os.environ.get("PYTEST_TIMEOUT")
+        or config.getini("timeout")
+        or 0
+    )
+    if base <= 0:
+        return  # --timeout 0: no timeout at all
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(base + 3 * max(STARTUP_SECONDS, 180)))
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -19,14 +19,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from shared.dbadmin import SERVICES, service_url
+from deploy import registry
+from shared.dbadmin import service_url
+from shared.testing import eventually, find_tool, free_port, port_is_free
 from tests.delayproxy import DelayProxy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,43 +36,10 @@ PYTHON = sys.executable
 STARTUP_S = 180
 
 
-def eventually(check: Callable[[], Any], *, what: str, seconds: float = 60) -> Any:
-    """Poll `check` until it returns something truthy, for at most `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds:.0f}s waiting for {what}")
-        time.sleep(0.1)
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _tool(name: str) -> str | None:
-    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-    return str(found[-1]) if found else shutil.which(name)
-
-
 def missing_tools() -> str | None:
     """Why this machine cannot run the fault stack, or None."""
     for tool in ("initdb", "pg_ctl"):
-        if _tool(tool) is None:
+        if find_tool(tool) is None:
             return f"{tool} is missing (Debian package postgresql)"
     if shutil.which("redis-server") is None:
         return "redis-server is missing (Debian package redis-server)"
@@ -106,7 +75,7 @@ class ThrowawayPostgres:
             entry = pwd.getpwnam(self.user)
             for path in (self.dir.parent, self.dir, self.log):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        self._run(str(_tool("initdb")), "-D", str(self.dir), "-U", "postgres", "-A", "trust")
+        self._run(str(find_tool("initdb")), "-D", str(self.dir), "-U", "postgres", "-A", "trust")
         self.start()
 
     def start(self) -> None:
@@ -115,13 +84,13 @@ class ThrowawayPostgres:
             "-c fsync=off -c max_connections=300"
         )
         self._run(
-            str(_tool("pg_ctl")), "-D", str(self.dir), "-l", str(self.log), "-o", options, "-w",
+            str(find_tool("pg_ctl")), "-D", str(self.dir), "-l", str(self.log), "-o", options, "-w",
             "start",
         )  # fmt: skip
 
     def stop(self, mode: str = "fast") -> None:
         """`fast` ends every session (a restart); `immediate` is a crash."""
-        self._run(str(_tool("pg_ctl")), "-D", str(self.dir), "-m", mode, "-w", "stop")
+        self._run(str(find_tool("pg_ctl")), "-D", str(self.dir), "-m", mode, "-w", "stop")
 
     def restart(self, mode: str = "fast", down_s: float = 0.0) -> None:
         self.stop(mode)
@@ -201,9 +170,6 @@ def _offset_is_free(offset: int, ports: list[int]) -> bool:
 
 def pick_port_offset(replicas: dict[str, int]) -> int:
     """An offset that moves every fixed port of `make run` onto free ones."""
-    sys.path.insert(0, str(ROOT / "deploy"))
-    import registry
-
     services = registry.load()
     ports = [8080, *range(9101, 9101 + sum(len(s.workers) for s in services))]
     for s in services:
@@ -242,8 +208,7 @@ class FaultStack:
         return f"http://127.0.0.1:{8080 + self.offset}"
 
     def service_port(self, service: str, replica: int = 1) -> int:
-        first = {"users": 8100, "catalog": 8200, "orders": 8300, "payments": 8400}
-        return first[service] + replica - 1 + self.offset
+        return registry.by_name(registry.load())[service].port + replica - 1 + self.offset
 
     def start(self) -> None:
         self.pg = ThrowawayPostgres(self.workdir)
@@ -270,21 +235,21 @@ class FaultStack:
         eventually(self._gateway_up, what="nginx", seconds=STARTUP_S)
 
     def replicas_by_service(self) -> dict[str, int]:
-        return {s: self.replicas.get(s, 1) for s in SERVICES}
+        return {s.name: self.replicas.get(s.name, 1) for s in registry.load() if s.api}
 
     def _environment(self) -> dict[str, str]:
         env = {**os.environ, "SHOP_DB_ADMIN_URL": self.pg.admin_url, "SHOP_DB_NAME": "shop"}
         jwks = f"http://127.0.0.1:{self.service_port('users')}/.well-known/jwks.json"
         pg_port = self.pg_proxy.port if self.pg_proxy else self.pg.port
         redis_url = f"redis://127.0.0.1:{self.redis_proxy.port}/0" if self.redis_proxy else None
-        for name in (*SERVICES, "gateway"):
-            prefix = f"{name.upper()}_"
+        for service in registry.load():
+            prefix = service.env_prefix
             env[f"{prefix}ENVIRONMENT"] = "test"
             env[f"{prefix}REDIS_URL"] = redis_url or self.redis.url(0)
             env[f"{prefix}LOG_LEVEL"] = "WARNING"
             env[f"{prefix}JWKS_URL"] = jwks
-            if name in SERVICES:
-                url = service_url(name, database="shop", port=pg_port)
+            if service.database:
+                url = service_url(service.name, database="shop", port=pg_port)
                 env[f"{prefix}DATABASE_URL"] = url
         key = self.workdir / "jwt-private.pem"
         env["USERS_JWT_PRIVATE_KEY_FILE"] = str(key)
@@ -309,13 +274,16 @@ class FaultStack:
             subprocess.run(args, env=self.env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
 
         run([PYTHON, "-m", "users.cli", "generate-keys"])
-        run([PYTHON, "-m", "shared.dbadmin", "bootstrap"])
-        for ini in sorted(ROOT.glob("services/*/alembic.ini")):
-            run([str(Path(PYTHON).parent / "alembic"), "upgrade", "head"], cwd=ini.parent)
+        services = registry.load()
+        run([PYTHON, "-m", "shared.dbadmin", "bootstrap", *registry.dbadmin_arguments(services)])
+        for service in services:
+            if service.database:
+                alembic = str(Path(PYTHON).parent / "alembic")
+                run([alembic, "upgrade", "head"], cwd=ROOT / service.path)
 
     def _render(self) -> None:
         subprocess.run(
-            [PYTHON, str(ROOT / "scripts/stack.py"), "render"],
+            [PYTHON, "-m", "scripts.stack", "render"],
             env=self.env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         # nginx's workers run as `nobody` under root: let them into the rendered tree.

@@ -3,10 +3,10 @@ workers relaying outboxes through Redis Streams and consuming each other's event
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +14,12 @@ import httpx
 import pytest
 
 from shared.testing import bearer
+from shared.testing import eventually as poll
 
 PASSWORD = "correct horse battery"
 SAGA_SECONDS = 90
-
-
-def eventually(check: Callable[[], Any], *, what: str, seconds: float = SAGA_SECONDS) -> Any:
-    """Poll until `check` returns something truthy (bounded; the saga is asynchronous)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+# Polls until a check answers (bounded; the saga is asynchronous).
+eventually = partial(poll, seconds=SAGA_SECONDS, interval=0.05)
 
 
 def customer(gateway: httpx.Client) -> dict[str, str]:

@@ -100,8 +100,7 @@ def test_the_local_and_compose_prometheus_load_these_rules() -> None:
     assert compose["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         "alertmanager:9093"
     ]
-    from tests.conftest import _load
+    from deploy import monitoring
 
-    monitoring = _load("monitoring", ROOT / "deploy/monitoring.py")
     local = monitoring.config(Path("/t"), ["shop"])
     assert local["rule_files"] == [str(RULES / "*.yml")]

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -20,8 +19,11 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
+from deploy import monitoring
 from shared.dbadmin import admin_url
-from tests.conftest import ROOT, Stack, _load, free_port, stop
+from shared.testing import eventually as poll
+from shared.testing import free_port
+from tests.conftest import ROOT, Stack, stop
 from tests.test_checkout_saga import (
     DECLINED_CARD,
     GOOD_CARD,
@@ -35,9 +37,10 @@ from tests.test_checkout_saga import (
 )
 from tests.test_observability_rules import debian_tool
 
-monitoring: Any = _load("monitoring", ROOT / "deploy/monitoring.py")
 DASHBOARDS = ROOT / "observability" / "grafana" / "dashboards"
 WAIT_SECONDS = 60
+# Prometheus scrapes every second: poll at half that.
+eventually = partial(poll, seconds=WAIT_SECONDS, interval=0.5)
 TOOLS = {
     "prometheus": "prometheus",
     "prometheus-postgres-exporter": "prometheus-postgres-exporter",
@@ -56,18 +59,6 @@ class Observed:
         assert response.status_code == 200, (expr, response.text)
         result: list[dict[str, Any]] = response.json()["data"]["result"]
         return result
-
-
-def eventually(check: Callable[[], Any], *, what: str) -> Any:
-    """Poll until `check` returns something truthy; on time-out, show the last answer."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")

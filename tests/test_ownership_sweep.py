@@ -11,19 +11,21 @@ resource the sweep has no id for fails until the sweep learns how to make one.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 
 from shared.testing import bearer
+from shared.testing import eventually as poll
 
 PASSWORD = "correct horse battery"
 SETTLE_SECONDS = 90
+eventually = partial(poll, seconds=SETTLE_SECONDS)
 # Resources anyone may read (catalog); writes to them are staff-only.
 PUBLIC_READS = {"products", "categories", "reviews"}
 # Body or query fields that name a customer's resource, and which resource they name.
@@ -61,17 +63,6 @@ SKIP = {
     # Public data by design: a catalog report, the JWKS.
     ("get", "/api/reports/bestsellers/"),
 }
-
-
-def eventually(check: Callable[[], Any], *, what: str) -> Any:
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @dataclass

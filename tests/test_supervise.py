@@ -9,26 +9,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, _load
+from scripts import supervise
+from shared.testing import eventually as poll
+from tests.conftest import ROOT
 
-supervise: Any = _load("supervise", ROOT / "scripts/supervise.py")
 BOUND_S = 30
-
-
-def eventually(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + BOUND_S
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-    return result
+eventually = partial(poll, seconds=BOUND_S, interval=0.05)
 
 
 def alive(pid: int) -> bool:
@@ -79,7 +72,7 @@ class Supervised:
                 return int(entry["pid"])
             return None
 
-        pid: int = eventually(check, f"{name} running (start {starts})")
+        pid: int = eventually(check, what=f"{name} running (start {starts})")
         return pid
 
     def output(self) -> str:
@@ -158,7 +151,7 @@ def test_a_crash_loop_backs_off_and_is_reported_loudly(
     supervised: Callable[..., Supervised],
 ) -> None:
     s = supervised("crasher: echo starting; exit 3\n", "--loud-after", "3")
-    eventually(lambda: s.status().get("crasher", {}).get("starts", 0) >= 4, "four starts")
+    eventually(lambda: s.status().get("crasher", {}).get("starts", 0) >= 4, what="four starts")
     entry = s.status()["crasher"]
     assert entry["last_exit"] == 3
     assert entry["failures"] >= 3
@@ -175,7 +168,7 @@ def test_ctrl_c_stops_a_process_that_ignores_sigterm(
         "stubborn: trap '' TERM; echo ready; while :; do sleep 0.1; done\n", "--grace", "1"
     )
     pid = s.running("stubborn")
-    eventually(lambda: "stubborn | ready" in s.output(), "the trap to be set")
+    eventually(lambda: "stubborn | ready" in s.output(), what="the trap to be set")
     assert s.stop(signal.SIGINT) == 0
     assert not alive(pid)
     assert "SIGKILL" in s.output()
@@ -188,7 +181,7 @@ def test_a_line_longer_than_the_buffer_costs_nothing(
         "chatty: python3 -c \"print('x' * 3000000); print('after', flush=True); "
         'import time; time.sleep(600)"\n'
     )
-    eventually(lambda: "chatty | after" in s.output(), "the line after the long one")
+    eventually(lambda: "chatty | after" in s.output(), what="the line after the long one")
     assert s.status()["chatty"]["starts"] == 1
     assert s.status()["chatty"]["state"] == "running"
     assert s.stop() == 0

@@ -3,18 +3,19 @@ the real nginx, across replicas (the users service runs two)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from functools import partial
 
 import httpx
 
 from shared.testing import bearer
+from shared.testing import eventually as poll
 
 PASSWORD = "correct horse battery"
 # Each service's cache of a revocation lives 1 s; this only bounds the wait.
 WITHIN_SECONDS = 15
+eventually = partial(poll, seconds=WITHIN_SECONDS)
 
 
 def account(gateway: httpx.Client) -> tuple[int, str]:
@@ -49,14 +50,6 @@ def refused_everywhere(
         return all(statuses(gateway, paths, headers) == {401} for _ in range(3))
 
     return check
-
-
-def eventually(check: Callable[[], Any], *, what: str) -> None:
-    deadline = time.monotonic() + WITHIN_SECONDS
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_deactivated_and_demoted_users_are_refused_by_every_service(

@@ -1,8 +1,8 @@
 """Render the gateway's nginx config for one environment (stdlib only).
 
-    python deploy/nginx/render.py --out var/nginx --listen 127.0.0.1:8080 \
+    python -m deploy.nginx.render --out var/nginx --listen 127.0.0.1:8080 \
         --upstream users=127.0.0.1:8100,127.0.0.1:8101 --upstream gateway=127.0.0.1:8500
-    python deploy/nginx/render.py --compose --out /etc/nginx/shop     # Docker DNS
+    python -m deploy.nginx.render --compose --out /etc/nginx/shop     # Docker DNS
 
 The locations come from deploy/services.toml (one per public prefix of each service);
 every file in this folder ending in .conf or .template is copied to --out with its
@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from deploy import registry
 
-import registry  # noqa: E402  (deploy/registry.py, stdlib only)
+HERE = Path(__file__).resolve().parent
 
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 RATE = re.compile(r"^(\d+)r/([sm])$")

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -19,17 +18,13 @@ from gateway.docs import router as docs_router
 from gateway.settings import GatewaySettings
 from gateway.upstreams import Upstreams
 from shared.api.problems import install_error_handlers
-from shared.logs import AccessLogMiddleware, configure_logging
+from shared.logs import configure_logging
 from shared.metrics import install_metrics
-from shared.middleware import BodySizeLimitMiddleware, ServedByMiddleware
+from shared.middleware import install_outer_middleware
 
 DESCRIPTION = """The public API of Highload Shop, as served by its gateway: every service's
 paths in one document. Errors are RFC 9457 `application/problem+json`. Authenticate with
 `Authorization: Bearer <access>` from `POST /api/auth/login/`."""
-
-
-def _request_id_is_safe(value: str) -> bool:
-    return 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value)
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -101,14 +96,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_metrics(app)
 
-    if settings.replica_name:
-        app.add_middleware(ServedByMiddleware, name=settings.replica_name)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AccessLogMiddleware, quiet_paths=("/health", "/metrics", ASSETS_URL))
-    app.add_middleware(
-        CorrelationIdMiddleware,
-        header_name="X-Request-ID",
-        validator=_request_id_is_safe,
-        update_request_header=True,
+    install_outer_middleware(
+        app,
+        replica_name=settings.replica_name,
+        max_body_bytes=settings.max_body_bytes,
+        quiet_paths=("/health", "/metrics", ASSETS_URL),
     )
     return app

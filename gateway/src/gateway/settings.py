@@ -26,7 +26,7 @@ class GatewaySettings(BaseSettings):
 
     environment: Literal["local", "test", "production"] = "local"
     # JSON list of upstreams; `make run`, the tests and compose derive it from
-    # deploy/services.toml (see deploy/registry.py).
+    # deploy/services.toml (see deploy/registry.py, role = "api").
     services: list[Upstream] = Field(default_factory=list)
     # A merged document older than this is rebuilt on the next request (if a service's
     # document changed, the ETag changes with it).

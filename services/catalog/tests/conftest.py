@@ -3,43 +3,27 @@ verified through the users service's JWKS, and factories."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
 from catalog.db.tables import Category, Product
 from catalog.main import create_app
 from catalog.settings import CatalogSettings
-from shared.dbadmin import service_url
-from shared.testing import truncate_schema
+from shared.testing import ServiceUnderTest, service_fixtures
 
-
-@pytest.fixture
-def settings(test_database: str, redis_url: str) -> CatalogSettings:
-    return CatalogSettings(
-        environment="test",
-        database_url=service_url("catalog", database=test_database),
-        redis_url=redis_url,
-        jwks_url="http://users/.well-known/jwks.json",
-        log_json=False,
+settings, app = service_fixtures(
+    ServiceUnderTest(
+        "catalog",
+        CatalogSettings,
+        create_app,
         # Tests refresh the report themselves; a timer would add statements to counts.
-        category_stats_refresh_seconds=0,
+        defaults={"category_stats_refresh_seconds": 0},
     )
-
-
-@pytest.fixture
-async def app(
-    settings: CatalogSettings, test_database: str, users_jwks_client: httpx.AsyncClient
-) -> AsyncIterator[FastAPI]:
-    app = create_app(settings, jwks_client=users_jwks_client)
-    async with app.router.lifespan_context(app):
-        yield app
-        await app.state.redis.flushdb()
-    await truncate_schema(test_database, "catalog")
+)
 
 
 MakeCategory = Callable[..., Awaitable[Category]]

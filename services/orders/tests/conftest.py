@@ -4,7 +4,7 @@ verified through the users service's JWKS, and factories."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,31 +18,11 @@ from orders.db.replicas import upsert_product
 from orders.db.tables import Order, ProductReplica
 from orders.main import create_app
 from orders.settings import OrdersSettings
-from shared.dbadmin import service_url
-from shared.testing import truncate_schema
+from shared.testing import ServiceUnderTest, service_fixtures
 
 Headers = dict[str, str]
 
-
-@pytest.fixture
-def settings(test_database: str, redis_url: str) -> OrdersSettings:
-    return OrdersSettings(
-        environment="test",
-        database_url=service_url("orders", database=test_database),
-        redis_url=redis_url,
-        jwks_url="http://users/.well-known/jwks.json",
-        log_json=False,
-    )
-
-
-@pytest.fixture
-async def app(
-    settings: OrdersSettings, test_database: str, users_jwks_client: httpx.AsyncClient
-) -> AsyncIterator[FastAPI]:
-    app = create_app(settings, jwks_client=users_jwks_client)
-    async with app.router.lifespan_context(app):
-        yield app
-    await truncate_schema(test_database, "orders")
+settings, app = service_fixtures(ServiceUnderTest("orders", OrdersSettings, create_app))
 
 
 MakeProduct = Callable[..., Awaitable[ProductReplica]]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -20,7 +19,7 @@ from orders.db.tables import inbox
 from orders.mail import mailer_handlers
 from orders.settings import OrdersSettings
 from shared.db import commit
-from shared.testing import deliver, envelope
+from shared.testing import deliver, envelope, free_port
 
 Headers = dict[str, str]
 
@@ -32,13 +31,6 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

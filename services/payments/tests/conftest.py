@@ -4,58 +4,40 @@ Redis, tokens verified through the users service's JWKS, and factories."""
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
+from payments_support import ALICE_ID, MakeOrder
 
 from payments.db import orders
 from payments.main import create_app
 from payments.provider.simulated import SimulatedProvider
 from payments.settings import PaymentsSettings
 from payments.worker import Worker, build_worker
-from shared.dbadmin import service_url
 from shared.events.settings import EventSettings
-from shared.testing import truncate_schema
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from payments_support import ALICE_ID, MakeOrder
+from shared.testing import ServiceUnderTest, service_fixtures
 
 _order_ids = itertools.count(1001)
 
 
-@pytest.fixture
-def settings(test_database: str, redis_url: str) -> PaymentsSettings:
-    return PaymentsSettings(
-        environment="test",
-        database_url=service_url("payments", database=test_database),
-        redis_url=redis_url,
-        jwks_url="http://users/.well-known/jwks.json",
-        log_json=False,
-        provider_latency_seconds=0,
-        provider_backoff_seconds=0,
-        replica_name="tests",
-        events=EventSettings(
-            consumer_block_seconds=0.01, claim_idle_seconds=0.05, claim_interval_seconds=0.05
-        ),
+settings, app = service_fixtures(
+    ServiceUnderTest(
+        "payments",
+        PaymentsSettings,
+        create_app,
+        defaults={
+            "provider_latency_seconds": 0,
+            "provider_backoff_seconds": 0,
+            "replica_name": "tests",
+            "events": EventSettings(
+                consumer_block_seconds=0.01, claim_idle_seconds=0.05, claim_interval_seconds=0.05
+            ),
+        },
     )
-
-
-@pytest.fixture
-async def app(
-    settings: PaymentsSettings, test_database: str, users_jwks_client: httpx.AsyncClient
-) -> AsyncIterator[FastAPI]:
-    app = create_app(settings, jwks_client=users_jwks_client)
-    async with app.router.lifespan_context(app):
-        yield app
-        await app.state.redis.flushdb()
-    await truncate_schema(test_database, "payments")
+)
 
 
 @pytest.fixture

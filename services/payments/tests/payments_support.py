@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -48,17 +47,6 @@ async def drain(worker: Worker, *, rounds: int = 200) -> None:
         if idle == 2:
             return
     raise AssertionError("the worker did not settle")
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, seconds: float = 20, what: str = "condition"
-) -> None:
-    """Poll `check` until it holds (bounded), instead of sleeping a guessed time."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def publish_order_event(

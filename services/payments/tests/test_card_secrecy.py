@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from payments.provider.simulated import TEST_CARDS
 from payments.worker import Worker
 from shared.dbadmin import admin_url
-from shared.testing import truncate_schema
+from shared.testing import require_tool, truncate_schema
 
 URL = "/api/payments/"
 OTHER_CARD = "6011000990139424"  # not a test card: the generic success path
@@ -67,10 +67,11 @@ def logs(app: FastAPI) -> Iterator[Capture]:
 
 
 async def database_dump(database: str) -> str:
+    pg_dump = require_tool("pg_dump", "postgresql-client")
     url = make_url(admin_url()).set(database=database, drivername="postgresql")
     result = await asyncio.to_thread(
         subprocess.run,
-        ["pg_dump", "--data-only", "--schema=payments", url.render_as_string(hide_password=False)],
+        [pg_dump, "--data-only", "--schema=payments", url.render_as_string(hide_password=False)],
         capture_output=True,
         text=True,
         check=True,

@@ -295,8 +295,9 @@ async def test_a_payment_waits_for_the_order_event_on_its_way(
     """The orders service shows `awaiting_payment` a moment before its event reaches
     payments: a request that finds the order still `pending` waits for the replica
     instead of answering 409."""
-    from payments_support import eventually
     from sqlalchemy import text
+
+    from shared.testing import eventually_async as eventually
 
     app.state.settings.order_wait_seconds = 60.0  # the event below, not a timer, ends it
     order_id = await make_order(status="pending")

@@ -18,7 +18,6 @@ from payments_support import (
     Headers,
     MakeOrder,
     card_body,
-    eventually,
     payment_row,
     provider_charges,
     published,
@@ -27,6 +26,7 @@ from payments_support import (
 
 from shared.dbadmin import service_url
 from shared.events.streams import events_stream
+from shared.testing import eventually_async as eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -12,8 +11,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import update
 
-from shared.dbadmin import service_url
-from shared.testing import truncate_schema
+from shared.testing import ServiceUnderTest, service_fixtures
 from users.db.tables import User
 from users.main import create_app
 from users.settings import UsersSettings
@@ -21,38 +19,16 @@ from users.settings import UsersSettings
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def settings_overrides() -> dict[str, Any]:
-    """Tests override single settings by overriding this fixture or updating the dict."""
-    return {}
-
-
-@pytest.fixture
-def settings(
-    test_database: str,
-    redis_url: str,
-    jwt_private_key_file: Path,
-    settings_overrides: dict[str, Any],
-) -> UsersSettings:
-    values: dict[str, Any] = {
-        "environment": "test",
-        "database_url": service_url("users", database=test_database),
-        "redis_url": redis_url,
-        "jwt_private_key_file": jwt_private_key_file,
-        "bcrypt_rounds": 4,  # the cheapest cost bcrypt allows; production uses 12
-        "log_json": False,
-        **settings_overrides,
-    }
-    return UsersSettings(**values)
-
-
-@pytest.fixture
-async def app(settings: UsersSettings, test_database: str) -> AsyncIterator[FastAPI]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        yield app
-        await app.state.redis.flushdb()
-    await truncate_schema(test_database, "users")
+settings, app = service_fixtures(
+    ServiceUnderTest(
+        "users",
+        UsersSettings,
+        create_app,
+        defaults={"bcrypt_rounds": 4},  # the cheapest cost bcrypt allows; production uses 12
+        from_fixtures={"jwt_private_key_file": "jwt_private_key_file"},
+        verifies_tokens=False,  # it signs them, and serves the JWKS the others fetch
+    )
+)
 
 
 @pytest.fixture

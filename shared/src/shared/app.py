@@ -7,7 +7,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
-from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -19,13 +18,12 @@ from shared.db import autocommit, create_engine, create_public_engine, create_se
 from shared.errors import BAD_REQUEST_SLUG
 from shared.events.envelope import EventCatalog, export_json_schemas
 from shared.health import router as health_router
-from shared.logs import AccessLogMiddleware, configure_logging
+from shared.logs import configure_logging
 from shared.metrics import install_metrics
 from shared.middleware import (
-    BodySizeLimitMiddleware,
     NoStoreMiddleware,
-    ServedByMiddleware,
     TrailingSlashMiddleware,
+    install_outer_middleware,
 )
 from shared.redis_client import create_redis
 from shared.runtime import tune_gc
@@ -38,11 +36,6 @@ def _operation_id(route: APIRoute) -> str:
     """Stable `{tag}-{name}` operation ids, so generated clients keep their method names."""
     tag = route.tags[0] if route.tags else "default"
     return f"{tag}-{route.name}"
-
-
-def _request_id_is_safe(value: str) -> bool:
-    # Accept nginx's hex ids and client UUIDs, refuse anything that could forge log lines.
-    return 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value)
 
 
 def _problem_openapi(
@@ -188,14 +181,7 @@ def create_service_app(
     # Added innermost first: the request id wraps everything, so every log line has it.
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(NoStoreMiddleware, prefixes=no_store_prefixes)
-    if settings.replica_name:
-        app.add_middleware(ServedByMiddleware, name=settings.replica_name)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AccessLogMiddleware, quiet_paths=("/health", "/metrics"))
-    app.add_middleware(
-        CorrelationIdMiddleware,
-        header_name="X-Request-ID",
-        validator=_request_id_is_safe,
-        update_request_header=True,
+    install_outer_middleware(
+        app, replica_name=settings.replica_name, max_body_bytes=settings.max_body_bytes
     )
     return app

@@ -4,7 +4,11 @@ A service's role can log in, owns its schema, and has no privilege anywhere else
 query of one service against another's tables fails with "permission denied". This is
 the only code that runs as a PostgreSQL superuser; migrations run as the service roles.
 
-    python -m shared.dbadmin bootstrap    # idempotent; `make migrate` runs it first
+    python -m shared.dbadmin bootstrap users orders:order_history ...   # idempotent
+
+Which services have a database, and which further schemas their roles own, is the
+registry's (deploy/services.toml): `make migrate` and compose's db-bootstrap pass its
+`python -m deploy.registry databases` here, so a service image needs no registry file.
 """
 
 from __future__ import annotations
@@ -13,16 +17,15 @@ import argparse
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 
 from shared.settings import DEFAULT_SECRET
 
-SERVICES = ("users", "catalog", "orders", "payments")
-# Further schemas a service's role owns, outside its search_path (the order-history
+# service -> further schemas its role owns, outside its search_path (the order-history
 # projection keeps its tables apart from the orders service's own).
-EXTRA_SCHEMAS: dict[str, tuple[str, ...]] = {"orders": ("order_history",)}
+Schemas = Mapping[str, Sequence[str]]
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -62,9 +65,24 @@ async def _ensure_role(conn: asyncpg.Connection, service: str) -> None:
     await conn.execute(statement)
 
 
-async def bootstrap(database: str, services: Iterable[str] = SERVICES) -> None:
-    """Create the database, roles and schemas if missing, and (re)apply their grants."""
-    services = tuple(services)
+def parse_schemas(arguments: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """`users orders:order_history` -> {"users": (), "orders": ("order_history",)}."""
+    out: dict[str, tuple[str, ...]] = {}
+    for argument in arguments:
+        service, _, extra = argument.partition(":")
+        out[service] = tuple(s for s in extra.split(",") if s)
+    return out
+
+
+async def bootstrap(database: str, services: Schemas | None = None) -> None:
+    """Create the database, roles and schemas if missing, and (re)apply their grants.
+
+    `services` defaults to the registry's (deploy/services.toml, in a checkout of the
+    repository); an image without it passes them, as the command line does."""
+    if services is None:
+        from deploy import registry
+
+        services = registry.databases(registry.load())
     admin = await asyncpg.connect(admin_url())
     try:
         if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
@@ -88,7 +106,7 @@ async def bootstrap(database: str, services: Iterable[str] = SERVICES) -> None:
             await target.execute(f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {role}")
             await target.execute(f"ALTER SCHEMA {schema} OWNER TO {role}")
             await target.execute(f"ALTER ROLE {role} IN DATABASE {db} SET search_path = {schema}")
-            for extra in EXTRA_SCHEMAS.get(service, ()):
+            for extra in services[service]:
                 quoted = await target.fetchval("SELECT quote_ident($1::text)", extra)
                 await target.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted} AUTHORIZATION {role}")
                 await target.execute(f"ALTER SCHEMA {quoted} OWNER TO {role}")
@@ -117,10 +135,17 @@ async def drop_database(database: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m shared.dbadmin", description=__doc__)
     parser.add_argument("command", choices=["bootstrap"])
+    parser.add_argument(
+        "services",
+        nargs="+",
+        metavar="SERVICE[:SCHEMA,...]",
+        help="python -m deploy.registry databases",
+    )
     parser.add_argument("--database", default=os.environ.get("SHOP_DB_NAME", "shop"))
     args = parser.parse_args()
-    asyncio.run(bootstrap(args.database))
-    print(f"database {args.database!r}: schemas and roles for {', '.join(SERVICES)} are in place")
+    services = parse_schemas(args.services)
+    asyncio.run(bootstrap(args.database, services))
+    print(f"database {args.database!r}: schemas and roles for {', '.join(services)} are in place")
 
 
 if __name__ == "__main__":

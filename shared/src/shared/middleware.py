@@ -6,9 +6,12 @@ import json
 from collections.abc import Sequence
 from http import HTTPStatus
 
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.api.problems import PROBLEM_MEDIA_TYPE
+from shared.logs import AccessLogMiddleware
 
 
 class BodySizeLimitMiddleware:
@@ -152,3 +155,30 @@ class NoStoreMiddleware:
         if self.prefixes and str(scope.get("path", "")).startswith(self.prefixes):
             return True
         return any(name in (b"authorization", b"cookie") for name, _ in scope["headers"])
+
+
+def request_id_is_safe(value: str) -> bool:
+    # Accept nginx's hex ids and client UUIDs, refuse anything that could forge log lines.
+    return 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value)
+
+
+def install_outer_middleware(
+    app: FastAPI,
+    *,
+    replica_name: str | None,
+    max_body_bytes: int,
+    quiet_paths: Sequence[str] = ("/health", "/metrics"),
+) -> None:
+    """The outermost layers of every app, the services' and the gateway's, added last:
+    X-Served-By, the body size limit, the access log (not for `quiet_paths`), and the
+    request id around them all, so every log line carries it."""
+    if replica_name:
+        app.add_middleware(ServedByMiddleware, name=replica_name)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(AccessLogMiddleware, quiet_paths=tuple(quiet_paths))
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name="X-Request-ID",
+        validator=request_id_is_safe,
+        update_request_header=True,
+    )

@@ -1,17 +1,25 @@
 """Test helpers shared by every service's suite: a throwaway database, migrations,
-per-test cleanup and SQL statement counting. Real PostgreSQL and Redis, nothing mocked."""
+per-test cleanup and SQL statement counting, the `settings`/`app` fixtures of a service,
+polling with a bound, free ports. Real PostgreSQL and Redis, nothing mocked.
+
+pytest is imported only by the fixture factory: scripts (orders.history.bench) use the
+database helpers without it."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import secrets
+import shutil
+import socket
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from alembic import command
@@ -26,6 +34,10 @@ from shared.events.handlers import EventHandlers
 from shared.events.settings import EventSettings
 from shared.events.streams import entry_fields
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from pydantic_settings import BaseSettings
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -34,12 +46,15 @@ def new_database_name() -> str:
 
 
 def create_database(name: str) -> None:
-    """Bootstrap a fresh database and run every service's migrations into it."""
-    asyncio.run(bootstrap(name))
-    for ini in sorted(REPO_ROOT.glob("services/*/alembic.ini")):
-        service = ini.parent.name
-        config = Config(str(ini))
-        config.attributes["database_url"] = service_url(service, database=name)
+    """Bootstrap a fresh database and run every service's migrations into it (the
+    services of the registry, deploy/services.toml, that have a database)."""
+    from deploy import registry
+
+    services = [s for s in registry.load() if s.database]
+    asyncio.run(bootstrap(name, registry.databases(services)))
+    for service in services:
+        config = Config(str(REPO_ROOT / service.path / "alembic.ini"))
+        config.attributes["database_url"] = service_url(service.name, database=name)
         command.upgrade(config, "head")
 
 
@@ -146,3 +161,147 @@ async def deliver(
             pass
     finally:
         await redis.delete(stream)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def eventually(
+    check: Callable[[], Any], *, what: str, seconds: float = 60, interval: float = 0.1
+) -> Any:
+    """Poll `check` until it returns something truthy (and return that), for at most
+    `seconds`; then fail with what was awaited and the last answer."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:g}s waiting for {what} ({result!r})")
+        time.sleep(interval)
+
+
+async def eventually_async(
+    check: Callable[[], Awaitable[Any]],
+    *,
+    what: str = "condition",
+    seconds: float = 20,
+    interval: float = 0.05,
+) -> Any:
+    """`eventually` for a coroutine check, sleeping without blocking the event loop."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:g}s waiting for {what} ({result!r})")
+        await asyncio.sleep(interval)
+
+
+def find_tool(name: str) -> str | None:
+    """An executable on PATH, in /usr/sbin, or of the newest PostgreSQL under /usr/lib."""
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if found:
+        return str(found[-1])
+    sbin = Path("/usr/sbin") / name
+    return shutil.which(name) or (str(sbin) if sbin.is_file() else None)
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of an executable a test needs; without it the test skips, saying which
+    Debian package brings it."""
+    import pytest
+
+    path = find_tool(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (Debian package {package})")
+    return path
+
+
+@dataclass(frozen=True)
+class ServiceUnderTest:
+    """How a service's tests build its settings and run its app (`service_fixtures`)."""
+
+    name: str
+    settings_class: type[BaseSettings]
+    create_app: Callable[..., FastAPI]
+    # Settings every test of the service starts from, on top of the test database/Redis.
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    # setting -> the fixture that provides it (the users service's signing key).
+    from_fixtures: Mapping[str, str] = field(default_factory=dict)
+    # The app verifies access tokens against the in-process users service's JWKS.
+    verifies_tokens: bool = True
+
+
+def service_fixtures(service: ServiceUnderTest) -> tuple[Any, Any]:
+    """The `settings` and `app` fixtures of one service's tests, written once for all:
+
+        settings, app = service_fixtures(ServiceUnderTest("catalog", CatalogSettings, create_app))
+
+    `settings` is the service's settings on the test database and Redis (a test changes
+    single values by overriding the `settings_overrides` fixture); `app` runs the real
+    app's lifespan around the test, then empties its schema (and Redis database)."""
+    import pytest
+
+    @pytest.fixture(name="settings")
+    def settings_fixture(
+        test_database: str,
+        redis_url: str,
+        settings_overrides: dict[str, Any],
+        request: pytest.FixtureRequest,
+    ) -> BaseSettings:
+        values: dict[str, Any] = {
+            "environment": "test",
+            "database_url": service_url(service.name, database=test_database),
+            "redis_url": redis_url,
+            "log_json": False,
+            **(
+                {"jwks_url": "http://users/.well-known/jwks.json"}
+                if service.verifies_tokens
+                else {}
+            ),
+            **service.defaults,
+            **{key: request.getfixturevalue(name) for key, name in service.from_fixtures.items()},
+            **settings_overrides,
+        }
+        return service.settings_class(**values)
+
+    async def running(app: FastAPI, test_database: str) -> AsyncIterator[FastAPI]:
+        async with app.router.lifespan_context(app):
+            yield app
+            await app.state.redis.flushdb()
+        await truncate_schema(test_database, service.name)
+
+    if service.verifies_tokens:
+
+        @pytest.fixture(name="app")
+        async def app_fixture(
+            settings: BaseSettings, test_database: str, users_jwks_client: Any
+        ) -> AsyncIterator[FastAPI]:
+            app = service.create_app(settings, jwks_client=users_jwks_client)
+            async for running_app in running(app, test_database):
+                yield running_app
+
+        return settings_fixture, app_fixture
+
+    @pytest.fixture(name="app")
+    async def own_app_fixture(settings: BaseSettings, test_database: str) -> AsyncIterator[FastAPI]:
+        async for running_app in running(service.create_app(settings), test_database):
+            yield running_app
+
+    return settings_fixture, own_app_fixture

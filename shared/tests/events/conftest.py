@@ -4,11 +4,10 @@ and unique stream names on Redis database 15."""
 from __future__ import annotations
 
 import secrets
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+from events_support import Scratch, scratch_tables
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -16,10 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.dbadmin import admin_url
 from shared.events.settings import EventSettings
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from events_support import Scratch, scratch_tables
 
 
 @pytest.fixture

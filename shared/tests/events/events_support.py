@@ -3,11 +3,8 @@ subprocess (`consumer_process.py`)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Column, Identity, Integer, String, Table, Uuid, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,17 +86,3 @@ def touched_handlers(scratch: Scratch, behaviour: Behaviour) -> EventHandlers:
             behaviour.on_seq(event.payload.seq)
 
     return handlers
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], *, seconds: float = 20.0, what: str = "condition"
-) -> Any:
-    """Poll `check` until it returns something truthy; fail after a bounded wait."""
-    deadline = time.monotonic() + seconds
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last: {result!r})")
-        await asyncio.sleep(0.05)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from events_support import Behaviour, Scratch, Touched, eventually, touched_handlers
+from events_support import Behaviour, Scratch, Touched, touched_handlers
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -19,6 +19,7 @@ from shared.events.consumer import StreamConsumer
 from shared.events.relay import OutboxRelay
 from shared.events.settings import EventSettings
 from shared.events.streams import dead_letter_stream, events_stream
+from shared.testing import eventually_async as eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CONSUMER_PROCESS = Path(__file__).with_name("consumer_process.py")

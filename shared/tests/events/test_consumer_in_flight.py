@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from events_support import Scratch, Touched, eventually
+from events_support import Scratch, Touched
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -16,6 +16,7 @@ from shared.events.handlers import EventHandlers
 from shared.events.relay import OutboxRelay
 from shared.events.settings import EventSettings
 from shared.events.streams import events_stream
+from shared.testing import eventually_async as eventually
 
 
 async def publish(

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from asgi_correlation_id import correlation_id
-from events_support import Behaviour, Scratch, Touched, eventually, touched_handlers
+from events_support import Behaviour, Scratch, Touched, touched_handlers
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -22,6 +21,8 @@ from shared.events.envelope import Envelope
 from shared.events.relay import OutboxRelay
 from shared.events.settings import EventSettings
 from shared.events.streams import events_stream, parse_entries
+from shared.testing import eventually_async as eventually
+from shared.testing import free_port
 
 
 def make_relay(
@@ -147,13 +148,6 @@ async def test_two_relays_publish_everything_in_order_per_aggregate(
     for aggregate in aggregates:
         seqs = [e.payload.seq for e in events if e.aggregate_id == aggregate]
         assert seqs == list(range(per_aggregate))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_redis_server(port: int, workdir: Path) -> subprocess.Popen[bytes]:

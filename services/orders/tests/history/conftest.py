@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -16,8 +14,6 @@ from orders.history.settings import CassandraSettings
 from orders.history.store import HistoryStore
 from shared.dbadmin import service_url
 from shared.testing import truncate_schema
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 CASSANDRA_SKIP = (
     "CASSANDRA_CONTACT_POINTS is not set: no Cassandra node to run the contract against "
