@@ -24,11 +24,13 @@ from orders.events.handlers import (
 )
 from orders.mail import mailer_handlers
 from orders.settings import OrdersSettings
-from shared import worker
+from shared import periodic, worker
 from shared.events.consumer import StreamConsumer
 from shared.events.handlers import EventHandlers
 from shared.events.relay import OutboxRelay
 from shared.events.streams import events_stream
+
+IDEMPOTENCY_PURGE_SECONDS = 3600.0
 
 
 def build(settings: OrdersSettings) -> worker.Build:
@@ -63,11 +65,15 @@ def build(settings: OrdersSettings) -> worker.Build:
             consumer("orders", "users", users_handlers()).run(),
             consumer("orders-mailer", "orders", mailer_handlers(settings)).run(),
             consumer("orders-reports", "orders", reports_handlers()).run(),
-            expiry.sweep_forever(engine, every_seconds=settings.expiry_sweep_seconds),
-            worker.every(
-                3600,
+            periodic.every(
+                settings.expiry_sweep_seconds,
+                lambda: expiry.sweep(engine),
+                name="orders-payment-window-expiry",
+            ),
+            periodic.every(
+                IDEMPOTENCY_PURGE_SECONDS,
                 lambda: idempotency.purge(engine, before=datetime.now(UTC) - key_ttl),
-                what="purging idempotency keys",
+                name="orders-idempotency-purge",
             ),
         ]
 

@@ -27,13 +27,13 @@ from payments.events.handlers import (
 from payments.provider.base import PaymentProvider
 from payments.provider.simulated import SimulatedProvider
 from payments.settings import PaymentsSettings
-from shared import worker
+from shared import periodic, worker
 from shared.db import create_sessionmaker
 from shared.events.consumer import StreamConsumer
 from shared.events.relay import OutboxRelay
 from shared.events.streams import events_stream
 
-PURGE_INTERVAL_S = 3600.0
+IDEMPOTENCY_PURGE_SECONDS = 3600.0
 
 
 def retry_policy(settings: PaymentsSettings) -> RetryPolicy:
@@ -57,12 +57,12 @@ class Worker:
             self.relay.run(),
             self.orders_consumer.run(),
             self.processor.run(),
-            worker.every(
-                PURGE_INTERVAL_S,
+            periodic.every(
+                IDEMPOTENCY_PURGE_SECONDS,
                 lambda: idempotency.purge(
                     self.engine, before=datetime.now(UTC) - self.idempotency_ttl
                 ),
-                what="purging idempotency keys",
+                name="payments-idempotency-purge",
             ),
         ]
 
