@@ -116,6 +116,14 @@ def build_worker(
     )
 
 
+def consumers(
+    engine: AsyncEngine, redis: Redis, settings: PaymentsSettings | None = None
+) -> list[StreamConsumer]:
+    """The worker's consumers (tests/test_event_contracts.py reads their registries)."""
+    built = build_worker(settings or PaymentsSettings(), engine=engine, redis=redis)
+    return [built.orders_consumer, built.processor]
+
+
 def build(settings: PaymentsSettings) -> worker.Build:
     async def start() -> tuple[worker.Tasks, worker.Cleanup]:
         engine, redis, cleanup = worker.open_resources(settings, application_name="payments-worker")

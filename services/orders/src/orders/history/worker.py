@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from orders.history import archive, gate
-from orders.history.events import ORDERS_STREAM, PAYLOADS, PAYMENTS_STREAM
+from orders.history.events import IGNORED, ORDERS_STREAM, PAYLOADS, PAYMENTS_STREAM
 from orders.history.metrics import measure_lag
 from orders.history.projector import fold
 from orders.history.settings import CassandraSettings, HistorySettings
@@ -47,6 +47,7 @@ def build_handlers(store: HistoryStore) -> EventHandlers:
 
     for event_type, payload in PAYLOADS.items():
         handlers.on(event_type, payload)(project)
+    handlers.ignore(*IGNORED)
     return handlers
 
 
@@ -73,6 +74,22 @@ def build_consumers(
         )
         for stream in streams
     ]
+
+
+def consumers(
+    engine: AsyncEngine, redis: Redis, settings: OrdersSettings | None = None
+) -> list[StreamConsumer]:
+    """The projector's consumers on the default streams (tests/test_event_contracts.py
+    reads their registries); the store is opened, not prepared."""
+    settings = settings or OrdersSettings()
+    return build_consumers(
+        redis=redis,
+        engine=engine,
+        store=open_store(engine, CassandraSettings()),
+        settings=settings.events,
+        streams=[ORDERS_STREAM, PAYMENTS_STREAM],
+        name=worker.consumer_name(WORKER, settings),
+    )
 
 
 def build(
