@@ -55,9 +55,7 @@ async def play(rounds: Rounds, *, name: str, seconds: float = 1.0) -> None:
     assert task.cancelled()  # cancellation ends the loop, it is not swallowed
 
 
-def test_the_delay_doubles_per_failure_up_to_the_cap_and_never_drops_below_the_interval() -> (
-    None
-):
+def test_the_delay_doubles_per_failure_up_to_the_cap_and_never_drops_below_the_interval() -> None:
     assert [next_delay(1.0, n, max_backoff_seconds=5.0) for n in range(5)] == [1, 2, 4, 5, 5]
     # An interval longer than the cap: a failed round waits the interval, no less.
     assert next_delay(3600.0, 3, max_backoff_seconds=60.0) == 3600.0
