@@ -1,10 +1,13 @@
-"""Run a service's background work (outbox relay, stream consumers, sweepers) as one
-process: until SIGTERM/SIGINT, then cancel everything and close cleanly."""
+"""The one runtime of every worker process (`python -m <service>.worker`, the order-history
+projector): it runs a service's background work (outbox relay, stream consumers, periodic
+jobs through `shared.periodic.every`) until SIGTERM/SIGINT, then cancels everything and
+closes cleanly. Every worker gets the same consumer names (`consumer_name`), logging,
+GC tuning and metrics endpoint, and exits non-zero as soon as any of its tasks dies
+(raises or returns), so the supervisor restarts it instead of leaving it half alive."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import socket
@@ -13,8 +16,6 @@ from typing import Any
 
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_engine
@@ -45,24 +46,16 @@ def open_resources(
     return engine, redis, cleanup
 
 
-async def every(seconds: float, job: Callable[[], Awaitable[object]], *, what: str) -> None:
-    """Run `job` now and then every `seconds`, for ever; a failed round (database or
-    network down) is logged and the next one tries again."""
-    while True:
-        try:
-            await job()
-        except (SQLAlchemyError, RedisError, OSError) as exc:
-            log.warning("%s failed, retrying next round: %s", what, exc)
-        await asyncio.sleep(seconds)
-
-
 def consumer_name(service: str, settings: ServiceSettings) -> str:
     """Stable across restarts of the same replica, so it drains its own pending entries."""
     return f"{service}-{settings.replica_name or socket.gethostname()}"
 
 
 async def run_tasks(name: str, tasks: Tasks) -> None:
-    """Run the coroutines until a signal or until one of them fails, then cancel all."""
+    """Run the coroutines until a signal or until one of them ends, then cancel all.
+
+    The tasks are meant to run for ever: one that raises or returns before the signal is
+    a dead part of the worker, and the process exits with status 1."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -73,14 +66,16 @@ async def run_tasks(name: str, tasks: Tasks) -> None:
     done, _ = await asyncio.wait([*running, stopper], return_when=asyncio.FIRST_COMPLETED)
     for task in [*running, stopper]:
         task.cancel()
-    for task in running:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception()]
-    for task in failed:
-        log.error("%s worker task failed", name, exc_info=task.exception())
+    # Every task has ended before the cleanup runs; a failed one is reported below.
+    await asyncio.gather(*running, return_exceptions=True)
+    ended = [t for t in done if t is not stopper and not t.cancelled()]
+    for task in ended:
+        if task.exception() is None:
+            log.error("%s worker task %s ended on its own", name, task.get_coro())
+        else:
+            log.error("%s worker task failed", name, exc_info=task.exception())
     log.info("%s worker stopped", name)
-    if failed:
+    if ended:
         raise SystemExit(1)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,19 +17,8 @@ from catalog.db.cache import ProductCache
 from catalog.db.reports import refresh_category_stats
 from catalog.events.published import events
 from catalog.settings import CatalogSettings
+from shared import periodic
 from shared.app import create_service_app
-
-log = logging.getLogger(__name__)
-
-
-async def _refresh_periodically(app: FastAPI, every_seconds: float) -> None:
-    """Keep the category statistics report fresh, off the request path."""
-    while True:
-        try:
-            await refresh_category_stats(app.state.engine)
-        except Exception:
-            log.exception("refreshing category statistics failed; retrying next round")
-        await asyncio.sleep(every_seconds)
 
 
 def create_app(
@@ -48,8 +36,13 @@ def create_app(
         )
         refresher = None
         if settings.category_stats_refresh_seconds > 0:
+            # Keeps the category statistics report fresh, off the request path.
             refresher = asyncio.create_task(
-                _refresh_periodically(app, settings.category_stats_refresh_seconds)
+                periodic.every(
+                    settings.category_stats_refresh_seconds,
+                    lambda: refresh_category_stats(app.state.engine),
+                    name="catalog-category-stats-refresh",
+                )
             )
         yield
         if refresher is not None:

@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from catalog.db.cache import ProductCache
 from catalog.db.tables import inbox, outbox
 from catalog.events.handlers import build_handlers
@@ -16,15 +19,33 @@ from shared.events.relay import OutboxRelay
 from shared.events.streams import events_stream
 
 
+def consumers(
+    engine: AsyncEngine, redis: Redis, settings: CatalogSettings | None = None
+) -> list[StreamConsumer]:
+    """The worker's consumers (tests/test_event_contracts.py reads their registries)."""
+    settings = settings or CatalogSettings()
+    cache = ProductCache(
+        redis,
+        product_ttl_seconds=settings.product_cache_ttl_seconds,
+        list_ttl_seconds=settings.cache_ttl_seconds,
+        fill_wait_seconds=settings.cache_fill_wait_seconds,
+    )
+    stock = StreamConsumer(
+        redis=redis,
+        engine=engine,
+        inbox=inbox,
+        group="catalog",
+        stream=events_stream("orders"),
+        handlers=build_handlers(cache),
+        settings=settings.events,
+        name=worker.consumer_name("catalog", settings),
+    )
+    return [stock]
+
+
 def build(settings: CatalogSettings) -> worker.Build:
     async def start() -> tuple[worker.Tasks, worker.Cleanup]:
         engine, redis, cleanup = worker.open_resources(settings, application_name="catalog-worker")
-        cache = ProductCache(
-            redis,
-            product_ttl_seconds=settings.product_cache_ttl_seconds,
-            list_ttl_seconds=settings.cache_ttl_seconds,
-            fill_wait_seconds=settings.cache_fill_wait_seconds,
-        )
         relay = OutboxRelay(
             engine=engine,
             outbox=outbox,
@@ -32,18 +53,8 @@ def build(settings: CatalogSettings) -> worker.Build:
             stream=events_stream("catalog"),
             settings=settings.events,
         )
-        stock = StreamConsumer(
-            redis=redis,
-            engine=engine,
-            inbox=inbox,
-            group="catalog",
-            stream=events_stream("orders"),
-            handlers=build_handlers(cache),
-            settings=settings.events,
-            name=worker.consumer_name("catalog", settings),
-        )
-
-        return [relay.run(), stock.run()], cleanup
+        tasks = [relay.run(), *(c.run() for c in consumers(engine, redis, settings))]
+        return tasks, cleanup
 
     return start
 

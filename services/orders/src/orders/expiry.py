@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orders.db import orders
@@ -32,11 +30,8 @@ async def expire_overdue(engine: AsyncEngine, *, now: datetime | None = None) ->
     return expired
 
 
-async def sweep_forever(engine: AsyncEngine, *, every_seconds: float) -> None:
-    while True:
-        try:
-            if expired := await expire_overdue(engine):
-                log.info("cancelled %d orders whose payment window passed", expired)
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("expiry sweep failed, retrying next round: %s", exc)
-        await asyncio.sleep(every_seconds)
+async def sweep(engine: AsyncEngine) -> int:
+    """One round of the worker's periodic sweep (`shared.periodic.every`), logged."""
+    if expired := await expire_overdue(engine):
+        log.info("cancelled %d orders whose payment window passed", expired)
+    return expired

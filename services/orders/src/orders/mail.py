@@ -85,4 +85,13 @@ def mailer_handlers(settings: OrdersSettings) -> EventHandlers:
             confirmation(order, to=user.email, name=name, sender=settings.mail_from), settings
         )
 
+    # One email: the payment confirmation.
+    handlers.ignore(
+        "orders.OrderPlaced",
+        "orders.OrderAwaitingPayment",
+        "orders.OrderPaymentFailed",
+        "orders.OrderCancelled",
+        "orders.OrderShipped",
+        "orders.OrderCompleted",
+    )
     return handlers

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from orders import expiry
 from orders.db import idempotency
 from orders.db.tables import inbox, outbox
@@ -24,30 +27,47 @@ from orders.events.handlers import (
 )
 from orders.mail import mailer_handlers
 from orders.settings import OrdersSettings
-from shared import worker
+from shared import periodic, worker
 from shared.events.consumer import StreamConsumer
 from shared.events.handlers import EventHandlers
 from shared.events.relay import OutboxRelay
 from shared.events.streams import events_stream
 
+IDEMPOTENCY_PURGE_SECONDS = 3600.0
+
+
+def consumers(
+    engine: AsyncEngine, redis: Redis, settings: OrdersSettings | None = None
+) -> list[StreamConsumer]:
+    """The worker's consumers (tests/test_event_contracts.py reads their registries)."""
+    settings = settings or OrdersSettings()
+    name = worker.consumer_name("orders", settings)
+
+    def consumer(group: str, producer: str, handlers: EventHandlers) -> StreamConsumer:
+        return StreamConsumer(
+            redis=redis,
+            engine=engine,
+            inbox=inbox,
+            group=group,
+            stream=events_stream(producer),
+            handlers=handlers,
+            settings=settings.events,
+            name=name,
+        )
+
+    return [
+        consumer("orders", "catalog", catalog_handlers()),
+        consumer("orders", "payments", payments_handlers()),
+        consumer("orders", "users", users_handlers()),
+        consumer("orders-mailer", "orders", mailer_handlers(settings)),
+        consumer("orders-reports", "orders", reports_handlers()),
+    ]
+
 
 def build(settings: OrdersSettings) -> worker.Build:
     async def start() -> tuple[worker.Tasks, worker.Cleanup]:
         engine, redis, cleanup = worker.open_resources(settings, application_name="orders-worker")
-        name = worker.consumer_name("orders", settings)
         key_ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
-
-        def consumer(group: str, producer: str, handlers: EventHandlers) -> StreamConsumer:
-            return StreamConsumer(
-                redis=redis,
-                engine=engine,
-                inbox=inbox,
-                group=group,
-                stream=events_stream(producer),
-                handlers=handlers,
-                settings=settings.events,
-                name=name,
-            )
 
         relay = OutboxRelay(
             engine=engine,
@@ -58,16 +78,16 @@ def build(settings: OrdersSettings) -> worker.Build:
         )
         tasks: worker.Tasks = [
             relay.run(),
-            consumer("orders", "catalog", catalog_handlers()).run(),
-            consumer("orders", "payments", payments_handlers()).run(),
-            consumer("orders", "users", users_handlers()).run(),
-            consumer("orders-mailer", "orders", mailer_handlers(settings)).run(),
-            consumer("orders-reports", "orders", reports_handlers()).run(),
-            expiry.sweep_forever(engine, every_seconds=settings.expiry_sweep_seconds),
-            worker.every(
-                3600,
+            *(c.run() for c in consumers(engine, redis, settings)),
+            periodic.every(
+                settings.expiry_sweep_seconds,
+                lambda: expiry.sweep(engine),
+                name="orders-payment-window-expiry",
+            ),
+            periodic.every(
+                IDEMPOTENCY_PURGE_SECONDS,
                 lambda: idempotency.purge(engine, before=datetime.now(UTC) - key_ttl),
-                what="purging idempotency keys",
+                name="orders-idempotency-purge",
             ),
         ]
 

@@ -27,13 +27,13 @@ from payments.events.handlers import (
 from payments.provider.base import PaymentProvider
 from payments.provider.simulated import SimulatedProvider
 from payments.settings import PaymentsSettings
-from shared import worker
+from shared import periodic, worker
 from shared.db import create_sessionmaker
 from shared.events.consumer import StreamConsumer
 from shared.events.relay import OutboxRelay
 from shared.events.streams import events_stream
 
-PURGE_INTERVAL_S = 3600.0
+IDEMPOTENCY_PURGE_SECONDS = 3600.0
 
 
 def retry_policy(settings: PaymentsSettings) -> RetryPolicy:
@@ -57,12 +57,12 @@ class Worker:
             self.relay.run(),
             self.orders_consumer.run(),
             self.processor.run(),
-            worker.every(
-                PURGE_INTERVAL_S,
+            periodic.every(
+                IDEMPOTENCY_PURGE_SECONDS,
                 lambda: idempotency.purge(
                     self.engine, before=datetime.now(UTC) - self.idempotency_ttl
                 ),
-                what="purging idempotency keys",
+                name="payments-idempotency-purge",
             ),
         ]
 
@@ -114,6 +114,14 @@ def build_worker(
         engine=engine,
         idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
     )
+
+
+def consumers(
+    engine: AsyncEngine, redis: Redis, settings: PaymentsSettings | None = None
+) -> list[StreamConsumer]:
+    """The worker's consumers (tests/test_event_contracts.py reads their registries)."""
+    built = build_worker(settings or PaymentsSettings(), engine=engine, redis=redis)
+    return [built.orders_consumer, built.processor]
 
 
 def build(settings: PaymentsSettings) -> worker.Build:

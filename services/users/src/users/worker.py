@@ -3,11 +3,22 @@ publishes account events on `users.events`."""
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from shared import worker
+from shared.events.consumer import StreamConsumer
 from shared.events.relay import OutboxRelay
 from shared.events.streams import events_stream
 from users.db.tables import outbox
 from users.settings import UsersSettings
+
+
+def consumers(
+    engine: AsyncEngine, redis: Redis, settings: UsersSettings | None = None
+) -> list[StreamConsumer]:
+    """None: the users service reads no stream (tests/test_event_contracts.py asks)."""
+    return []
 
 
 def build(settings: UsersSettings) -> worker.Build:

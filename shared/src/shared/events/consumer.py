@@ -37,7 +37,7 @@ from shared.events.dead_letters import dead_letter_fields
 from shared.events.envelope import Envelope
 from shared.events.handlers import EventHandlers, Route
 from shared.events.inbox import record_first_deliveries
-from shared.events.metrics import EVENTS_HANDLED
+from shared.events.metrics import EVENTS_HANDLED, EVENTS_UNKNOWN
 from shared.events.retention import prune_inbox
 from shared.events.settings import EventSettings
 from shared.events.stats import refresh_stream_gauges
@@ -267,6 +267,9 @@ class StreamConsumer:
         for entry in entries:
             if entry.fields is None:
                 acks.append(entry.id)  # trimmed while pending: nothing left to handle
+            elif self.handlers.route(entry.event_type) is None:
+                self._unhandled(entry)
+                acks.append(entry.id)
             elif deliveries.get(entry.id, 1) > max_deliveries:
                 # Earlier deliveries ended without a verdict: the consumer died on it.
                 reason = f"no success in {max_deliveries} deliveries (consumer crashed?)"
@@ -285,6 +288,23 @@ class StreamConsumer:
                 EVENTS_HANDLED.labels(self.stream, self.group, "failed").inc()
         if acks:
             await self.redis.xack(self.stream, self.group, *acks)
+
+    def _unhandled(self, entry: StreamEntry) -> None:
+        """A type without a handler: `ignored` if the group declared it does not need it,
+        else unknown (counted, logged) and acknowledged all the same: retrying cannot
+        help a process that has no handler for it (docs/events.md, "Event contracts")."""
+        if self.handlers.ignores(entry.event_type):
+            EVENTS_HANDLED.labels(self.stream, self.group, "ignored").inc()
+            return
+        EVENTS_HANDLED.labels(self.stream, self.group, "unknown").inc()
+        EVENTS_UNKNOWN.labels(self.stream, entry.event_type).inc()
+        log.warning(
+            "group %s has no handler for %s (entry %s of %s): acknowledged unhandled",
+            self.group,
+            entry.event_type,
+            entry.id,
+            self.stream,
+        )
 
     async def _handle_batch(self, entries: list[StreamEntry]) -> dict[str, str]:
         """Handle entries in one transaction; returns the errors of those that failed.
@@ -314,9 +334,7 @@ class StreamConsumer:
         parsed: list[tuple[StreamEntry, Route[Any], Envelope[Any]]] = []
         for entry in entries:
             route = self.handlers.route(entry.event_type)
-            if route is None:
-                outcomes.append("ignored")
-                continue
+            assert route is not None  # process() acknowledged the types without a handler
             try:
                 event = route.parse(entry.envelope_json)
             except ValueError as exc:

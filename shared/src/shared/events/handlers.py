@@ -22,13 +22,20 @@ class Route(Generic[P]):
     envelope: type[Envelope[P]]
     handler: Handler[P] | None = None
     task: TaskHandler[P] | None = None
+    # The version of the producer's declared event this handler is written against.
+    version: int = 1
 
     def parse(self, envelope_json: str) -> Envelope[P]:
         return self.envelope.model_validate_json(envelope_json)
 
 
 class EventHandlers:
-    """Handler registry; a consumer acknowledges event types nobody registered.
+    """Handler registry of a consumer group, and the event types it knows it does not need.
+
+    A type that is neither handled nor `ignore`d is unknown: the consumer counts it in
+    `shop_events_unknown_total{stream, type}`, logs it at warning and acknowledges it
+    (docs/events.md, "Event contracts"). tests/test_event_contracts.py checks every
+    registry against the producers' declared catalogs.
 
     handlers = EventHandlers()
 
@@ -41,33 +48,61 @@ class EventHandlers:
 
     def __init__(self) -> None:
         self._routes: dict[str, Route[Any]] = {}
+        self._ignored: set[str] = set()
 
-    def on(self, event_type: str, payload: type[P]) -> Callable[[Handler[P]], Handler[P]]:
+    def on(
+        self, event_type: str, payload: type[P], *, version: int = 1
+    ) -> Callable[[Handler[P]], Handler[P]]:
         def register(handler: Handler[P]) -> Handler[P]:
-            if event_type in self._routes:
-                raise ValueError(f"{event_type} already has a handler")
-            self._routes[event_type] = Route(Envelope[payload], handler=handler)  # type: ignore[valid-type]
+            self._add(event_type, Route(Envelope[payload], handler=handler, version=version))  # type: ignore[valid-type]
             return handler
 
         return register
 
-    def task(self, event_type: str, payload: type[P]) -> Callable[[TaskHandler[P]], TaskHandler[P]]:
+    def ignore(self, *event_types: str) -> None:
+        """Types the producer publishes on the stream that this group does not need: acked
+        as `ignored`, not counted as unknown."""
+        for event_type in event_types:
+            if event_type in self._routes:
+                raise ValueError(f"{event_type} has a handler")
+            self._ignored.add(event_type)
+
+    def task(
+        self, event_type: str, payload: type[P], *, version: int = 1
+    ) -> Callable[[TaskHandler[P]], TaskHandler[P]]:
         """Register a handler that owns its transactions: the consumer opens none and
         writes no inbox row for it, so it must be idempotent on its own (a state machine
         row it locks), and the entry is acknowledged only once it returns. For work
         around a slow call (a payment provider) that must hold no connection meanwhile."""
 
         def register(handler: TaskHandler[P]) -> TaskHandler[P]:
-            if event_type in self._routes:
-                raise ValueError(f"{event_type} already has a handler")
-            self._routes[event_type] = Route(Envelope[payload], task=handler)  # type: ignore[valid-type]
+            self._add(event_type, Route(Envelope[payload], task=handler, version=version))  # type: ignore[valid-type]
             return handler
 
         return register
 
+    def _add(self, event_type: str, route: Route[Any]) -> None:
+        if event_type in self._routes:
+            raise ValueError(f"{event_type} already has a handler")
+        if event_type in self._ignored:
+            raise ValueError(f"{event_type} is ignored")
+        self._routes[event_type] = route
+
     def route(self, event_type: str) -> Route[Any] | None:
         return self._routes.get(event_type)
+
+    def ignores(self, event_type: str) -> bool:
+        return event_type in self._ignored
 
     @property
     def event_types(self) -> list[str]:
         return sorted(self._routes)
+
+    @property
+    def subscriptions(self) -> dict[str, int]:
+        """Each handled event type and the version its handler expects."""
+        return {event_type: self._routes[event_type].version for event_type in self.event_types}
+
+    @property
+    def ignored(self) -> list[str]:
+        return sorted(self._ignored)

@@ -10,8 +10,13 @@ EVENTS_PUBLISHED = Counter(
 EVENTS_HANDLED = Counter(
     "shop_events_handled_total",
     "Stream entries a consumer finished, by outcome "
-    "(handled, duplicate, ignored, failed, dead_lettered).",
+    "(handled, duplicate, ignored, unknown, failed, dead_lettered).",
     ["stream", "group", "outcome"],
+)
+EVENTS_UNKNOWN = Counter(
+    "shop_events_unknown_total",
+    "Stream entries of a type the group neither handles nor ignores (acknowledged).",
+    ["stream", "type"],
 )
 OUTBOX_BACKLOG = Gauge("shop_events_outbox_backlog", "Outbox rows not yet published.", ["schema"])
 OUTBOX_OLDEST_AGE = Gauge(

@@ -50,4 +50,11 @@ def build_handlers(cache: ProductCache) -> EventHandlers:
             session, cache, order_id=event.payload.order_id, reason=event.payload.reason
         )
 
+    # Stock moves only at placement, payment and cancellation.
+    handlers.ignore(
+        "orders.OrderAwaitingPayment",
+        "orders.OrderPaymentFailed",
+        "orders.OrderShipped",
+        "orders.OrderCompleted",
+    )
     return handlers

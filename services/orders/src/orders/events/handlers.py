@@ -117,6 +117,8 @@ def payments_handlers() -> EventHandlers:
     async def failed(session: AsyncSession, event: Envelope[OrderRef]) -> None:
         await lifecycle.payment_failed(session, event.payload.order_id)
 
+    # The request is payments' own work; a refund follows a cancellation orders already made.
+    handlers.ignore("payments.PaymentRequested", "payments.PaymentRefunded")
     return handlers
 
 
@@ -144,4 +146,12 @@ def reports_handlers() -> EventHandlers:
         if order is not None:
             await reports.count_sale(session, order, sign=-1)
 
+    # Only a payment counts a sale and only a cancellation after it takes one back.
+    handlers.ignore(
+        "orders.OrderPlaced",
+        "orders.OrderAwaitingPayment",
+        "orders.OrderPaymentFailed",
+        "orders.OrderShipped",
+        "orders.OrderCompleted",
+    )
     return handlers

@@ -88,3 +88,5 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "payments.PaymentFailed": PaymentFailedIn,
     "payments.PaymentRefunded": PaymentRefundedIn,
 }
+# Published on the streams the projection reads, and not folded: a request is no outcome.
+IGNORED = ("payments.PaymentRequested",)

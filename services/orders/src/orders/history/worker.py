@@ -2,39 +2,37 @@
 
 Consumer group `history` on `orders.events` and `payments.events`. Each event is
 archived and folded in the consumer's transaction (with the inbox row), so a crash at
-any point leaves either nothing or everything, and a redelivery changes nothing.
+any point leaves either nothing or everything, and a redelivery changes nothing. It runs
+on the shared worker runtime (`shared.worker`): consumer names, signals, GC tuning,
+metrics, and a non-zero exit when any task dies are those of every other worker.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import logging
-import signal
 from typing import Any
 
-from prometheus_client import start_http_server
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from orders.history import archive, gate
-from orders.history.events import ORDERS_STREAM, PAYLOADS, PAYMENTS_STREAM
+from orders.history.events import IGNORED, ORDERS_STREAM, PAYLOADS, PAYMENTS_STREAM
 from orders.history.metrics import measure_lag
 from orders.history.projector import fold
 from orders.history.settings import CassandraSettings, HistorySettings
 from orders.history.store import HistoryStore, open_store
 from orders.history.tables import inbox
 from orders.settings import OrdersSettings
-from shared.db import create_engine
+from shared import periodic, worker
 from shared.events.consumer import StreamConsumer
 from shared.events.envelope import Envelope
 from shared.events.handlers import EventHandlers
 from shared.events.settings import EventSettings
-from shared.logs import configure_logging
-from shared.redis_client import create_redis
 
 GROUP = "history"
+# The runtime's name for this worker: its logs and its consumers are `orders-history-...`.
+WORKER = "orders-history"
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +47,7 @@ def build_handlers(store: HistoryStore) -> EventHandlers:
 
     for event_type, payload in PAYLOADS.items():
         handlers.on(event_type, payload)(project)
+    handlers.ignore(*IGNORED)
     return handlers
 
 
@@ -77,57 +76,66 @@ def build_consumers(
     ]
 
 
-async def _report_lag(
-    redis: Redis, engine: AsyncEngine, streams: dict[str, str], interval_s: float
-) -> None:
-    while True:
-        try:
-            await measure_lag(redis, engine, streams)
-        except Exception:  # the gauge must never stop the projector
-            log.exception("measuring the projection lag failed")
-        await asyncio.sleep(interval_s)
+def consumers(
+    engine: AsyncEngine, redis: Redis, settings: OrdersSettings | None = None
+) -> list[StreamConsumer]:
+    """The projector's consumers on the default streams (tests/test_event_contracts.py
+    reads their registries); the store is opened, not prepared."""
+    settings = settings or OrdersSettings()
+    return build_consumers(
+        redis=redis,
+        engine=engine,
+        store=open_store(engine, CassandraSettings()),
+        settings=settings.events,
+        streams=[ORDERS_STREAM, PAYMENTS_STREAM],
+        name=worker.consumer_name(WORKER, settings),
+    )
 
 
-async def run(
+def build(
     settings: OrdersSettings,
     history: HistorySettings,
     cassandra: CassandraSettings,
     *,
     orders_stream: str = ORDERS_STREAM,
     payments_stream: str = PAYMENTS_STREAM,
-) -> None:
-    """Project until SIGTERM or SIGINT."""
-    engine = create_engine(settings, application_name="orders-history")
-    redis = create_redis(settings)
-    store = open_store(engine, cassandra)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await store.prepare()
+) -> worker.Build:
+    async def start() -> tuple[worker.Tasks, worker.Cleanup]:
+        engine, redis, close = worker.open_resources(settings, application_name=WORKER)
+        store = open_store(engine, cassandra)
+
+        async def cleanup() -> None:
+            try:
+                await store.close()
+            finally:
+                await close()
+
+        try:
+            await store.prepare()
+        except BaseException:
+            await cleanup()
+            raise
         consumers = build_consumers(
             redis=redis,
             engine=engine,
             store=store,
             settings=settings.events,
             streams=[orders_stream, payments_stream],
-            name=settings.replica_name or None,
+            name=worker.consumer_name(WORKER, settings),
         )
         producers = {orders_stream: "orders", payments_stream: "payments"}
-        tasks = [asyncio.create_task(c.run()) for c in consumers]
+        tasks: worker.Tasks = [consumer.run() for consumer in consumers]
         tasks.append(
-            asyncio.create_task(_report_lag(redis, engine, producers, history.lag_interval_seconds))
+            periodic.every(
+                history.lag_interval_seconds,
+                lambda: measure_lag(redis, engine, producers),
+                name="history-projection-lag",
+            )
         )
-        log.info("projecting %s into the %s store", ", ".join(producers), store.name)
-        await stop.wait()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    finally:
-        await store.close()
-        await redis.aclose()
-        await engine.dispose()
+        log.info("projecting %s into the %s store", ", ".join(producers.values()), store.name)
+        return tasks, cleanup
+
+    return start
 
 
 def main() -> None:
@@ -137,21 +145,16 @@ def main() -> None:
     args = parser.parse_args()
     settings = OrdersSettings()
     history = HistorySettings()
-    configure_logging(service="orders-history", level=settings.log_level, json=settings.log_json)
     # The port `make run` and compose give every worker wins over the projector's default.
     metrics_port = settings.worker_metrics_port or history.metrics_port
-    if metrics_port:
-        start_http_server(metrics_port)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            run(
-                settings,
-                history,
-                CassandraSettings(),
-                orders_stream=args.orders_stream,
-                payments_stream=args.payments_stream,
-            )
-        )
+    build_worker = build(
+        settings,
+        history,
+        CassandraSettings(),
+        orders_stream=args.orders_stream,
+        payments_stream=args.payments_stream,
+    )
+    worker.main(WORKER, settings, build_worker, metrics_port=metrics_port)
 
 
 if __name__ == "__main__":

@@ -88,4 +88,8 @@ def build_processor_handlers(
     async def charge(event: Envelope[PaymentRequested]) -> None:
         await processing.charge(sessions, provider, retry, payment_id=event.payload.payment_id)
 
+    # The processor's own outcomes: orders and the projector read them.
+    handlers.ignore(
+        "payments.PaymentSucceeded", "payments.PaymentFailed", "payments.PaymentRefunded"
+    )
     return handlers
