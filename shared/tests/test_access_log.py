@@ -72,3 +72,35 @@ async def test_access_log_off_writes_no_line(
 ) -> None:
     await requests_through("off", redis_url)
     assert ACCESS_LINE not in capsys.readouterr().out
+
+
+async def test_a_file_line_is_what_the_json_formatter_writes(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Lines into a file skip the logging machinery: the same keys, in the same order, as
+    the formatter gives the service's other JSON lines (stdout goes through it)."""
+    path = tmp_path / "pinger.access.log"
+    await requests_through(str(path), redis_url, count=1)
+    (line,) = [json.loads(text) for text in path.read_text().splitlines()]
+    # The context's variables first (the service, bound at startup), as structlog does.
+    assert list(line) == [
+        "service",
+        "method",
+        "path",
+        "status",
+        "duration_ms",
+        "client",
+        "event",
+        "level",
+        "logger",
+        "timestamp",
+        "request_id",
+    ]
+    assert (line["service"], line["event"], line["level"], line["logger"]) == (
+        "pinger",
+        "request",
+        "info",
+        "access",
+    )
+    assert line["timestamp"].endswith("Z")
+    assert len(line["request_id"]) == 32
