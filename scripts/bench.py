@@ -242,7 +242,15 @@ def start_stack(workdir: Path, replicas: int) -> Stack:
             [NGINX, "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"), "-g", "daemon off;"]
         )
     )
-    _wait_ready(ports)
+    try:
+        _wait_ready(ports)
+    except BaseException:
+        # A stack that did not start is stopped, not left holding its ports.
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=30)
+        raise
     return Stack(GATEWAY, [p.pid for p in processes[:-1]], REDIS_URL, processes)
 
 
