@@ -142,9 +142,9 @@ def _write_json_line(handler: logging.StreamHandler[Any], fields: dict[str, Any]
     (docs/catalog.md): this builds the same object, keys in the same order, and writes it
     to the same stream under the handler's lock.
     """
-    event = structlog.contextvars.get_contextvars()
-    event.update(fields)
-    event["event"] = "request"
+    event = {**fields, "event": "request"}
+    for key, value in structlog.contextvars.get_contextvars().items():
+        event.setdefault(key, value)  # as structlog's merge_contextvars does
     event["level"] = "info"
     event["logger"] = "access"
     _timestamp(None, "info", event)
