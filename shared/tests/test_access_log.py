@@ -72,3 +72,41 @@ async def test_access_log_off_writes_no_line(
 ) -> None:
     await requests_through("off", redis_url)
     assert ACCESS_LINE not in capsys.readouterr().out
+
+
+async def test_a_file_line_is_what_the_json_formatter_writes(
+    tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lines into a file skip the logging machinery: the same keys, in the same order, as
+    the formatter gives a line on stdout (which still goes through it)."""
+    await requests_through("stdout", redis_url, count=1)
+    (through_logging,) = [
+        json.loads(text) for text in capsys.readouterr().out.splitlines() if ACCESS_LINE in text
+    ]
+    path = tmp_path / "pinger.access.log"
+    await requests_through(str(path), redis_url, count=1)
+    (line,) = [json.loads(text) for text in path.read_text().splitlines()]
+    assert list(line) == list(through_logging)
+    # The context's variables (the service, bound at startup) after the event's own.
+    assert list(line) == [
+        "method",
+        "path",
+        "status",
+        "duration_ms",
+        "client",
+        "event",
+        "service",
+        "level",
+        "logger",
+        "timestamp",
+        "request_id",
+    ]
+    assert {
+        k: v for k, v in line.items() if k not in ("duration_ms", "timestamp", "request_id")
+    } == {
+        k: v
+        for k, v in through_logging.items()
+        if k not in ("duration_ms", "timestamp", "request_id")
+    }
+    assert line["timestamp"].endswith("Z")
+    assert len(line["request_id"]) == len(through_logging["request_id"]) == 32

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
 import sys
 import time
@@ -17,6 +18,12 @@ def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     if request_id:
         event.setdefault("request_id", request_id)
     return event
+
+
+_timestamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
+# The access log's own file when its lines are JSON: AccessLogMiddleware writes to it
+# directly (stdout goes through logging, where other handlers may listen).
+_access_handler: logging.StreamHandler[Any] | None = None
 
 
 def configure_logging(
@@ -68,11 +75,16 @@ def configure_logging(
     access.handlers[:] = []
     access.propagate = True
     access.disabled = access_log == "off"
+    global _access_handler
+    _access_handler = None
     if access_log not in ("stdout", "off"):
         file_handler = logging.FileHandler(access_log)
         file_handler.setFormatter(formatter)
         access.handlers[:] = [file_handler]
         access.propagate = False
+        if json:
+            # A file of our own: its lines can be written without the logging machinery.
+            _access_handler = file_handler
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
@@ -108,11 +120,41 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            self.log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                client=(scope.get("client") or ("", 0))[0],
-            )
+            fields = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "client": (scope.get("client") or ("", 0))[0],
+            }
+            handler = _access_handler
+            if handler is not None and self.logger.isEnabledFor(logging.INFO):
+                _write_json_line(handler, fields)
+            else:
+                self.log.info("request", **fields)
+
+
+def _write_json_line(handler: logging.StreamHandler[Any], fields: dict[str, Any]) -> None:
+    """The line the JSON formatter would write, without the logging machinery.
+
+    structlog through the standard library's logging (a LogRecord, the processors, the
+    formatter, the handler) cost a cached catalog read about 45 us of its ~160
+    (docs/catalog.md): this builds the same object, keys in the same order, and writes it
+    to the same stream under the handler's lock.
+    """
+    event = {**fields, "event": "request"}
+    for key, value in structlog.contextvars.get_contextvars().items():
+        event.setdefault(key, value)  # as structlog's merge_contextvars does
+    event["level"] = "info"
+    event["logger"] = "access"
+    _timestamp(None, "info", event)
+    _add_request_id(None, "info", event)
+    line = jsonlib.dumps(event) + "\n"
+    handler.acquire()
+    try:
+        handler.stream.write(line)
+        handler.flush()
+    except Exception:
+        handler.handleError(logging.makeLogRecord({"msg": line}))
+    finally:
+        handler.release()
