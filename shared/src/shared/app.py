@@ -29,6 +29,7 @@ from shared.middleware import (
     BodySizeLimitMiddleware,
     NoStoreMiddleware,
     ServedByMiddleware,
+    StaticPathMethodsMiddleware,
     TrailingSlashMiddleware,
 )
 from shared.redis_client import create_redis
@@ -142,6 +143,9 @@ def create_service_app(
             app.state.public_engine = public_engine
             app.state.public_sessionmaker = create_sessionmaker(autocommit(public_engine))
         app.state.redis = create_redis(settings)
+        # Caches on a server of their own when one is configured (it may evict).
+        cache_redis = create_redis(settings, cache=True) if settings.cache_redis_url else None
+        app.state.cache_redis = cache_redis or app.state.redis
         app.state.revocations = Revocations(
             app.state.redis, cache_seconds=settings.auth_revocation_cache_seconds
         )
@@ -165,6 +169,8 @@ def create_service_app(
             if jwks is not None:
                 await jwks.aclose()
             await app.state.redis.aclose()
+            if cache_redis is not None:
+                await cache_redis.aclose()
             await app.state.engine.dispose()
             if public_engine is not None:
                 await public_engine.dispose()
@@ -188,6 +194,7 @@ def create_service_app(
     app.openapi = _problem_openapi(app, events)  # type: ignore[method-assign]
 
     # Added innermost first: the request id wraps everything, so every log line has it.
+    app.add_middleware(StaticPathMethodsMiddleware)
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(NoStoreMiddleware, prefixes=no_store_prefixes)
     if settings.replica_name:
