@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import redis_acl  # noqa: E402  (deploy/redis_acl.py)
 import registry  # noqa: E402  (deploy/registry.py)
 from monitoring import Ports, stream_patterns  # noqa: E402  (deploy/monitoring.py)
 
@@ -52,8 +53,9 @@ HEADER = f"""\
 #       --profile cassandra-cluster up                          # three Cassandra nodes
 #
 # No secret has a default: compose refuses to start until deploy/.env (or the
-# environment) sets POSTGRES_PASSWORD, SHOP_DB_PASSWORD_<SERVICE>, GRAFANA_ADMIN_PASSWORD
-# and SHOP_PAYMENTS_IDEMPOTENCY_SECRET. SHOP_ENVIRONMENT defaults to production, where
+# environment) sets POSTGRES_PASSWORD, SHOP_DB_PASSWORD_<SERVICE>, GRAFANA_ADMIN_PASSWORD,
+# SHOP_PAYMENTS_IDEMPOTENCY_SECRET and SHOP_REDIS_PASSWORD_<USER> (each service's Redis
+# ACL user, `admin`, `exporter`). SHOP_ENVIRONMENT defaults to production, where
 # the services refuse `{DEFAULT_SECRET}`. Grafana and Prometheus listen on 127.0.0.1
 # unless ADMIN_BIND_ADDRESS says otherwise; the gateway serves GATEWAY_SERVER_NAMES
 # (docs/security.md lists every setting).
@@ -106,7 +108,12 @@ def app_environment(service: registry.Service, services: list[registry.Service])
         "FORWARDED_ALLOW_IPS": GATEWAY_ADDRESS,
     }
     if service.name != "gateway":
+        # Streams and revocations on `redis` (noeviction), caches on `redis-cache` (LRU),
+        # both as the service's own ACL user (deploy/redis_acl.py).
         env[f"{prefix}REDIS_URL"] = "redis://redis:6379/0"
+        env[f"{prefix}CACHE_REDIS_URL"] = "redis://redis-cache:6379/0"
+        env[f"{prefix}REDIS_USERNAME"] = service.name
+        env[f"{prefix}REDIS_PASSWORD"] = secret(redis_acl.password_variable(service.name))
         env[f"{prefix}JWKS_URL"] = f"http://users:{APP_PORT}/.well-known/jwks.json"
     if service.has_migrations:
         env[f"{prefix}DATABASE_URL"] = database_url(service)
@@ -117,7 +124,27 @@ def app_environment(service: registry.Service, services: list[registry.Service])
     return env
 
 
-def infrastructure() -> dict[str, Any]:
+def redis_server(
+    services: list[registry.Service], *arguments: str, volume: str | None = None
+) -> dict[str, Any]:
+    """A Redis server with the shop's ACL users, written at start from required passwords
+    (deploy/redis_acl.py); `default` may only PING, which is the health check."""
+    users = [*redis_acl.fixed_users(), *(s.name for s in redis_acl.redis_users(services))]
+    script = redis_acl.shell_script(services).replace("$", "$$")  # compose interpolates `$`
+    return {
+        "image": "redis:7-alpine",
+        "command": ["sh", "-c", script, "redis-acl", "redis-server", *arguments],
+        "environment": {
+            redis_acl.password_variable(user): secret(redis_acl.password_variable(user))
+            for user in users
+        },
+        **({"volumes": [f"{volume}:/data"]} if volume else {}),
+        "healthcheck": healthcheck(["CMD", "redis-cli", "ping"], start="5s", interval="5s"),
+        "restart": "unless-stopped",
+    }
+
+
+def infrastructure(services: list[registry.Service]) -> dict[str, Any]:
     cassandra_env = {
         "CASSANDRA_CLUSTER_NAME": "shop",
         "CASSANDRA_DC": "dc1",
@@ -170,13 +197,30 @@ def infrastructure() -> dict[str, Any]:
             "healthcheck": {"disable": True},
             "restart": "no",
         },
-        "redis": {
-            "image": "redis:7-alpine",
-            "command": ["redis-server", "--appendonly", "yes", "--appendfsync", "everysec"],
-            "volumes": ["redis-data:/data"],
-            "healthcheck": healthcheck(["CMD", "redis-cli", "ping"], start="5s", interval="5s"),
-            "restart": "unless-stopped",
-        },
+        # Event streams, token revocations, login throttling: never evicted, persisted.
+        "redis": redis_server(
+            services,
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--maxmemory-policy",
+            "noeviction",
+            volume="redis-data",
+        ),
+        # Caches only (the catalog's pages): bounded, least recently used keys go first,
+        # nothing persisted. Random query parameters can no longer grow it without end.
+        "redis-cache": redis_server(
+            services,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory",
+            "${REDIS_CACHE_MAXMEMORY:-256mb}",
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ),
         "cassandra": {
             "image": "cassandra:4.1",
             "environment": cassandra_env,
@@ -215,6 +259,7 @@ def apps(services: list[registry.Service]) -> dict[str, Any]:
             ready["postgres"] = {"condition": "service_healthy"}
         if service.name != "gateway":
             ready["redis"] = {"condition": "service_healthy"}
+            ready["redis-cache"] = {"condition": "service_healthy"}
         if service.compose.get("setup"):
             out[f"{service.name}-setup"] = {
                 "build": image_build,
@@ -356,6 +401,8 @@ def exporters() -> dict[str, Any]:
             "image": "oliver006/redis_exporter:v1.74.0",
             "environment": {
                 "REDIS_ADDR": "redis://redis:6379",
+                "REDIS_USER": redis_acl.EXPORTER,
+                "REDIS_PASSWORD": secret(redis_acl.password_variable(redis_acl.EXPORTER)),
                 "REDIS_EXPORTER_CHECK_STREAMS": stream_patterns("0"),
             },
             "depends_on": {"redis": {"condition": "service_healthy"}},
@@ -396,7 +443,7 @@ def exporters() -> dict[str, Any]:
 
 
 def compose(services: list[registry.Service]) -> dict[str, Any]:
-    all_services = {**infrastructure(), **apps(services), **edge(services)}
+    all_services = {**infrastructure(services), **apps(services), **edge(services)}
     volumes = {
         "postgres-data": {},
         "redis-data": {},

@@ -14,13 +14,22 @@ from shared import worker
 from shared.events.consumer import StreamConsumer
 from shared.events.relay import OutboxRelay
 from shared.events.streams import events_stream
+from shared.redis_client import create_redis
 
 
 def build(settings: CatalogSettings) -> worker.Build:
     async def start() -> tuple[worker.Tasks, worker.Cleanup]:
-        engine, redis, cleanup = worker.open_resources(settings, application_name="catalog-worker")
+        engine, redis, close = worker.open_resources(settings, application_name="catalog-worker")
+        # Invalidations go to the cache server, events to the streams server.
+        cache_redis = create_redis(settings, cache=True) if settings.cache_redis_url else redis
+
+        async def cleanup() -> None:
+            if cache_redis is not redis:
+                await cache_redis.aclose()
+            await close()
+
         cache = ProductCache(
-            redis,
+            cache_redis,
             product_ttl_seconds=settings.product_cache_ttl_seconds,
             list_ttl_seconds=settings.cache_ttl_seconds,
             fill_wait_seconds=settings.cache_fill_wait_seconds,
