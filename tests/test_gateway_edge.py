@@ -314,6 +314,21 @@ def test_every_method_a_documented_path_lacks_is_a_405_naming_the_ones_it_has(
     assert not wrong, wrong
 
 
+def test_the_longest_query_a_service_judges_reaches_it(stack: Stack) -> None:
+    """A cursor at its documented 1024-character limit plus one, in 4-byte characters
+    percent-encoded (12 KiB), is the service's 422 problem, not nginx's 414 page; only
+    beyond 32 KiB nginx refuses the line (before parsing it, so with its own page)."""
+    own = urlsplit(stack.url).netloc
+    cursor = "%F1%B6%A7%AC" * 1025
+    answer = raw_request(stack.url, f"GET /api/products/?cursor={cursor} HTTP/1.1", {"Host": own})
+    assert answer is not None
+    assert answer.status == 422, answer.body[:300]
+    assert answer.headers["content-type"] == PROBLEM
+    far = raw_request(stack.url, f"GET /api/products/?q={'a' * 40_000} HTTP/1.1", {"Host": own})
+    assert far is not None
+    assert far.status == 414
+
+
 def test_authenticated_and_token_answers_are_not_stored(
     gateway: httpx.Client, mint_token: Callable[..., str]
 ) -> None:
