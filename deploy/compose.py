@@ -412,6 +412,19 @@ def exporters() -> dict[str, Any]:
             "healthcheck": healthcheck(["CMD", "/redis_exporter", "--version"], start="5s"),
             "restart": "unless-stopped",
         },
+        # The cache server: memory against its maxmemory, evictions (job `redis` too).
+        "redis-cache-exporter": {
+            "image": "oliver006/redis_exporter:v1.74.0",
+            "environment": {
+                "REDIS_ADDR": "redis://redis-cache:6379",
+                "REDIS_USER": redis_acl.EXPORTER,
+                "REDIS_PASSWORD": secret(redis_acl.password_variable(redis_acl.EXPORTER)),
+            },
+            "depends_on": {"redis-cache": {"condition": "service_healthy"}},
+            "expose": [str(EXPORTER_PORTS["redis"])],
+            "healthcheck": healthcheck(["CMD", "/redis_exporter", "--version"], start="5s"),
+            "restart": "unless-stopped",
+        },
         # In nginx's network namespace: stub_status listens on its 127.0.0.1 only, and
         # Prometheus scrapes this exporter as nginx:9113.
         "nginx-exporter": {
@@ -507,11 +520,17 @@ def prometheus(services: list[registry.Service]) -> dict[str, Any]:
             },
             {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
             *(
-                {"job_name": job, "static_configs": [{"targets": [target]}]}
-                for job, target in (
-                    ("postgres", f"postgres-exporter:{EXPORTER_PORTS['postgres']}"),
-                    ("redis", f"redis-exporter:{EXPORTER_PORTS['redis']}"),
-                    ("nginx", f"nginx:{EXPORTER_PORTS['nginx']}"),
+                {"job_name": job, "static_configs": [{"targets": targets}]}
+                for job, targets in (
+                    ("postgres", [f"postgres-exporter:{EXPORTER_PORTS['postgres']}"]),
+                    (
+                        "redis",
+                        [
+                            f"redis-exporter:{EXPORTER_PORTS['redis']}",
+                            f"redis-cache-exporter:{EXPORTER_PORTS['redis']}",
+                        ],
+                    ),
+                    ("nginx", [f"nginx:{EXPORTER_PORTS['nginx']}"]),
                 )
             ),
         ],
