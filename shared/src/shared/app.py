@@ -50,6 +50,24 @@ def _request_id_is_safe(value: str) -> bool:
     return 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value)
 
 
+INT64_MAX = 2**63 - 1
+_BOUNDS = ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum")
+
+
+def _exact_int64_bounds(node: Any) -> None:
+    """FastAPI's OpenAPI model keeps bounds as floats, and the bigint bound 2**63 - 1 of
+    every id becomes 2.0**63: one more than the models accept. Put the exact one back."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _BOUNDS and isinstance(value, float) and abs(value) == 2.0**63:
+                node[key] = INT64_MAX if value > 0 else -INT64_MAX - 1
+            else:
+                _exact_int64_bounds(value)
+    elif isinstance(node, list):
+        for item in node:
+            _exact_int64_bounds(item)
+
+
 def _problem_openapi(
     app: FastAPI, events: Sequence[EventCatalog] = ()
 ) -> Callable[[], dict[str, Any]]:
@@ -85,6 +103,7 @@ def _problem_openapi(
                             PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
                         },
                     }
+        _exact_int64_bounds(schema)
         if events:
             # The events this service publishes, for the gateway's merged document.
             schema["x-events"] = export_json_schemas(events)["events"]
