@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from deploy import registry
+from deploy import redis_acl, registry
 from deploy.monitoring import Ports, stream_patterns
 from shared.settings import DEFAULT_SECRET
 
@@ -48,8 +48,9 @@ HEADER = f"""\
 #       --profile cassandra-cluster up                          # three Cassandra nodes
 #
 # No secret has a default: compose refuses to start until deploy/.env (or the
-# environment) sets POSTGRES_PASSWORD, SHOP_DB_PASSWORD_<SERVICE>, GRAFANA_ADMIN_PASSWORD
-# and SHOP_PAYMENTS_IDEMPOTENCY_SECRET. SHOP_ENVIRONMENT defaults to production, where
+# environment) sets POSTGRES_PASSWORD, SHOP_DB_PASSWORD_<SERVICE>, GRAFANA_ADMIN_PASSWORD,
+# SHOP_PAYMENTS_IDEMPOTENCY_SECRET and SHOP_REDIS_PASSWORD_<USER> (each service's Redis
+# ACL user, `admin`, `exporter`). SHOP_ENVIRONMENT defaults to production, where
 # the services refuse `{DEFAULT_SECRET}`. Grafana and Prometheus listen on 127.0.0.1
 # unless ADMIN_BIND_ADDRESS says otherwise; the gateway serves GATEWAY_SERVER_NAMES
 # (docs/security.md lists every setting).
@@ -102,7 +103,12 @@ def app_environment(service: registry.Service, services: list[registry.Service])
         "FORWARDED_ALLOW_IPS": GATEWAY_ADDRESS,
     }
     if service.redis:
+        # Streams and revocations on `redis` (noeviction), caches on `redis-cache` (LRU),
+        # both as the service's own ACL user (deploy/redis_acl.py).
         env[f"{prefix}REDIS_URL"] = "redis://redis:6379/0"
+        env[f"{prefix}CACHE_REDIS_URL"] = "redis://redis-cache:6379/0"
+        env[f"{prefix}REDIS_USERNAME"] = service.name
+        env[f"{prefix}REDIS_PASSWORD"] = secret(redis_acl.password_variable(service.name))
     if service.api:
         env[f"{prefix}JWKS_URL"] = f"http://users:{APP_PORT}/.well-known/jwks.json"
     if service.database:
@@ -112,6 +118,26 @@ def app_environment(service: registry.Service, services: list[registry.Service])
         env["GATEWAY_SERVICES"] = registry.gateway_services_json(services, urls)
     env.update(service.compose.get("environment", {}))
     return env
+
+
+def redis_server(
+    services: list[registry.Service], *arguments: str, volume: str | None = None
+) -> dict[str, Any]:
+    """A Redis server with the shop's ACL users, written at start from required passwords
+    (deploy/redis_acl.py); `default` may only PING, which is the health check."""
+    users = [*redis_acl.fixed_users(), *(s.name for s in redis_acl.redis_users(services))]
+    script = redis_acl.shell_script(services).replace("$", "$$")  # compose interpolates `$`
+    return {
+        "image": "redis:7-alpine",
+        "command": ["sh", "-c", script, "redis-acl", "redis-server", *arguments],
+        "environment": {
+            redis_acl.password_variable(user): secret(redis_acl.password_variable(user))
+            for user in users
+        },
+        **({"volumes": [f"{volume}:/data"]} if volume else {}),
+        "healthcheck": healthcheck(["CMD", "redis-cli", "ping"], start="5s", interval="5s"),
+        "restart": "unless-stopped",
+    }
 
 
 def infrastructure(services: list[registry.Service]) -> dict[str, Any]:
@@ -173,13 +199,30 @@ def infrastructure(services: list[registry.Service]) -> dict[str, Any]:
             "healthcheck": {"disable": True},
             "restart": "no",
         },
-        "redis": {
-            "image": "redis:7-alpine",
-            "command": ["redis-server", "--appendonly", "yes", "--appendfsync", "everysec"],
-            "volumes": ["redis-data:/data"],
-            "healthcheck": healthcheck(["CMD", "redis-cli", "ping"], start="5s", interval="5s"),
-            "restart": "unless-stopped",
-        },
+        # Event streams, token revocations, login throttling: never evicted, persisted.
+        "redis": redis_server(
+            services,
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--maxmemory-policy",
+            "noeviction",
+            volume="redis-data",
+        ),
+        # Caches only (the catalog's pages): bounded, least recently used keys go first,
+        # nothing persisted. Random query parameters can no longer grow it without end.
+        "redis-cache": redis_server(
+            services,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory",
+            "${REDIS_CACHE_MAXMEMORY:-256mb}",
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ),
         "cassandra": {
             "image": "cassandra:4.1",
             "environment": cassandra_env,
@@ -218,6 +261,7 @@ def apps(services: list[registry.Service]) -> dict[str, Any]:
             ready["postgres"] = {"condition": "service_healthy"}
         if service.redis:
             ready["redis"] = {"condition": "service_healthy"}
+            ready["redis-cache"] = {"condition": "service_healthy"}
         if service.compose.get("setup"):
             out[f"{service.name}-setup"] = {
                 "build": image_build,
@@ -359,12 +403,27 @@ def exporters() -> dict[str, Any]:
             "image": "oliver006/redis_exporter:v1.74.0",
             "environment": {
                 "REDIS_ADDR": "redis://redis:6379",
+                "REDIS_USER": redis_acl.EXPORTER,
+                "REDIS_PASSWORD": secret(redis_acl.password_variable(redis_acl.EXPORTER)),
                 "REDIS_EXPORTER_CHECK_STREAMS": stream_patterns("0"),
             },
             "depends_on": {"redis": {"condition": "service_healthy"}},
             "expose": [str(EXPORTER_PORTS["redis"])],
             # A scratch image (no shell, no HTTP client): the binary runs; Prometheus'
             # up{job="redis"} (ShopExporterDown) watches that it serves.
+            "healthcheck": healthcheck(["CMD", "/redis_exporter", "--version"], start="5s"),
+            "restart": "unless-stopped",
+        },
+        # The cache server: memory against its maxmemory, evictions (job `redis` too).
+        "redis-cache-exporter": {
+            "image": "oliver006/redis_exporter:v1.74.0",
+            "environment": {
+                "REDIS_ADDR": "redis://redis-cache:6379",
+                "REDIS_USER": redis_acl.EXPORTER,
+                "REDIS_PASSWORD": secret(redis_acl.password_variable(redis_acl.EXPORTER)),
+            },
+            "depends_on": {"redis-cache": {"condition": "service_healthy"}},
+            "expose": [str(EXPORTER_PORTS["redis"])],
             "healthcheck": healthcheck(["CMD", "/redis_exporter", "--version"], start="5s"),
             "restart": "unless-stopped",
         },
@@ -463,11 +522,17 @@ def prometheus(services: list[registry.Service]) -> dict[str, Any]:
             },
             {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
             *(
-                {"job_name": job, "static_configs": [{"targets": [target]}]}
-                for job, target in (
-                    ("postgres", f"postgres-exporter:{EXPORTER_PORTS['postgres']}"),
-                    ("redis", f"redis-exporter:{EXPORTER_PORTS['redis']}"),
-                    ("nginx", f"nginx:{EXPORTER_PORTS['nginx']}"),
+                {"job_name": job, "static_configs": [{"targets": targets}]}
+                for job, targets in (
+                    ("postgres", [f"postgres-exporter:{EXPORTER_PORTS['postgres']}"]),
+                    (
+                        "redis",
+                        [
+                            f"redis-exporter:{EXPORTER_PORTS['redis']}",
+                            f"redis-cache-exporter:{EXPORTER_PORTS['redis']}",
+                        ],
+                    ),
+                    ("nginx", [f"nginx:{EXPORTER_PORTS['nginx']}"]),
                 )
             ),
         ],

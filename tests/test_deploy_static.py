@@ -128,6 +128,9 @@ def test_every_variable_and_module_compose_names_exists_in_the_code() -> None:
                 field = variable.removeprefix(owner.env_prefix).split("__")[0].lower()
                 fields = settings_fields(owner.package, owner.env_prefix)
                 assert field in fields, f"{name}: {variable} is no setting of {owner.name}"
+            elif variable.startswith("SHOP_REDIS_PASSWORD_"):
+                # Read by the ACL script of the Redis servers' command (deploy/redis_acl.py).
+                assert f"$${variable}" in json.dumps(entry["command"]), (name, variable)
             elif variable.startswith("SHOP_"):
                 databases = "|".join(name.upper() for name in registry.databases(registry.load()))
                 stem = re.sub(rf"_({databases})$", "_", variable)
@@ -306,6 +309,61 @@ def test_compose_ships_no_default_secret_and_defaults_to_production() -> None:
                 assert value == "${SHOP_ENVIRONMENT:-production}", (name, variable)
     grafana = services["grafana"]["environment"]
     assert grafana["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+
+
+def redis_arguments(entry: dict[str, Any]) -> dict[str, str]:
+    """`--name value` pairs after the ACL script's `redis-server`."""
+    command = entry["command"]
+    arguments = command[command.index("redis-server") + 1 :]
+    return dict(zip(arguments[::2], arguments[1::2], strict=True))
+
+
+def test_streams_and_caches_have_redis_servers_of_their_own() -> None:
+    """Caches may be evicted (bounded, LRU), streams and revocations never: random query
+    parameters filling the cache can no longer cost an event."""
+    services = load_compose()["services"]
+    streams, cache = redis_arguments(services["redis"]), redis_arguments(services["redis-cache"])
+    assert streams["--maxmemory-policy"] == "noeviction"
+    assert streams["--appendonly"] == "yes"
+    assert cache["--maxmemory-policy"] == "allkeys-lru"
+    assert cache["--maxmemory"] == "${REDIS_CACHE_MAXMEMORY:-256mb}"
+    assert cache["--appendonly"] == "no"
+    for name, service in app_services().items():
+        if name == "gateway":
+            continue
+        workers = [f"{name}-{worker}" for worker in service.workers]
+        for entry in (services[name], *(services[w] for w in workers)):
+            env, prefix = entry["environment"], service.env_prefix
+            assert env[f"{prefix}REDIS_URL"] == "redis://redis:6379/0", name
+            assert env[f"{prefix}CACHE_REDIS_URL"] == "redis://redis-cache:6379/0", name
+            assert {"redis", "redis-cache"} <= set(entry["depends_on"]), name
+
+
+def test_every_service_talks_to_redis_as_its_own_acl_user() -> None:
+    """Both Redis servers load the ACL users of deploy/redis_acl.py (tests/test_redis_acl.py
+    tries them on a real server); each service logs in as itself with a required password."""
+    from tests.test_redis_acl import redis_acl
+
+    services = load_compose()["services"]
+    users = {*redis_acl.fixed_users(), *(s.name for s in redis_acl.redis_users(registry.load()))}
+    for server in ("redis", "redis-cache"):
+        entry = services[server]
+        assert entry["command"][:3] == [
+            "sh",
+            "-c",
+            redis_acl.shell_script(registry.load()).replace("$", "$$"),
+        ], server
+        assert set(entry["environment"]) == {redis_acl.password_variable(u) for u in users}
+    for name, service in app_services().items():
+        if name == "gateway":
+            assert not any("REDIS" in v for v in services[name]["environment"])
+            continue
+        env, prefix = services[name]["environment"], service.env_prefix
+        variable = redis_acl.password_variable(name)
+        assert env[f"{prefix}REDIS_USERNAME"] == name
+        assert env[f"{prefix}REDIS_PASSWORD"] == f"${{{variable}:?set {variable} in deploy/.env}}"
+    exporter = services["redis-exporter"]["environment"]
+    assert exporter["REDIS_USER"] == redis_acl.EXPORTER
 
 
 def test_admin_uis_listen_on_localhost_unless_told_otherwise() -> None:

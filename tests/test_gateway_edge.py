@@ -289,6 +289,46 @@ def test_unknown_methods_are_405_problems_with_allow(stack: Stack, method: str) 
     assert method not in allowed
 
 
+def test_every_method_a_documented_path_lacks_is_a_405_naming_the_ones_it_has(
+    gateway: httpx.Client, staff_headers: dict[str, str]
+) -> None:
+    """Driven by the merged document: a path without parameters (`/api/categories/tree/`)
+    is not mistaken for a parameterised one beside it (`/api/categories/{category_id}/`,
+    which would refuse "tree" with a 422), and `Allow` names what the document lists."""
+    document = gateway.get("/openapi.json").json()
+    methods = {"get", "post", "put", "patch", "delete"}
+    wrong: list[str] = []
+    for template, item in document["paths"].items():
+        documented = methods & set(item)
+        path = re.sub(r"\{[^}]+\}", "1", template)
+        for method in sorted(methods - documented):
+            # As staff, so that no 401/403 answers for the route the method lacks.
+            answer = gateway.request(method.upper(), path, headers=staff_headers, json={})
+            allowed = {m.strip().lower() for m in answer.headers.get("allow", "").split(",")}
+            if (
+                answer.status_code != 405
+                or answer.headers.get("content-type") != PROBLEM
+                or allowed - {"head", "options"} != documented
+            ):
+                wrong.append(f"{method.upper()} {path}: {answer.status_code} {allowed}")
+    assert not wrong, wrong
+
+
+def test_the_longest_query_a_service_judges_reaches_it(stack: Stack) -> None:
+    """A cursor at its documented 1024-character limit plus one, in 4-byte characters
+    percent-encoded (12 KiB), is the service's 422 problem, not nginx's 414 page; only
+    beyond 32 KiB nginx refuses the line (before parsing it, so with its own page)."""
+    own = urlsplit(stack.url).netloc
+    cursor = "%F1%B6%A7%AC" * 1025
+    answer = raw_request(stack.url, f"GET /api/products/?cursor={cursor} HTTP/1.1", {"Host": own})
+    assert answer is not None
+    assert answer.status == 422, answer.body[:300]
+    assert answer.headers["content-type"] == PROBLEM
+    far = raw_request(stack.url, f"GET /api/products/?q={'a' * 40_000} HTTP/1.1", {"Host": own})
+    assert far is not None
+    assert far.status == 414
+
+
 def test_authenticated_and_token_answers_are_not_stored(
     gateway: httpx.Client, mint_token: Callable[..., str]
 ) -> None:

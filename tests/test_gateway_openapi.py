@@ -162,3 +162,24 @@ def test_colliding_operation_ids_get_the_service_name() -> None:
     assert len(every) == len(set(every)) == 4
     with pytest.raises(ValueError, match="published by two services"):
         merge([ServiceDocument("a", doc, ["/api/same"]), ServiceDocument("b", doc, ["/api/same"])])
+
+
+def bounds(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k in ("maximum", "minimum")]
+        return found + [b for v in node.values() for b in bounds(v)]
+    if isinstance(node, list):
+        return [b for v in node for b in bounds(v)]
+    return []
+
+
+@pytest.mark.parametrize("package", ["users", "catalog", "orders", "payments"])
+def test_id_bounds_are_the_exact_bigint_range(package: str) -> None:
+    """FastAPI keeps bounds as floats, and 2**63 - 1 became 2.0**63, one more than any id
+    the models accept: a client trusting the document would be refused."""
+    import importlib
+
+    document = importlib.import_module(f"{package}.main").create_app().openapi()
+    found = bounds(document)
+    assert 2**63 - 1 in found
+    assert not [b for b in found if isinstance(b, float) and abs(b) >= 2**53]

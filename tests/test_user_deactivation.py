@@ -77,3 +77,22 @@ def test_deactivated_and_demoted_users_are_refused_by_every_service(
     assert statuses(gateway, STAFF_READS, bob) == {403}
     again = gateway.post("/api/auth/login/", json={"email": alice_email, "password": PASSWORD})
     assert again.status_code == 401
+
+
+def test_logout_revokes_the_access_token_it_was_called_with_in_every_service(
+    gateway: httpx.Client,
+) -> None:
+    _, email = account(gateway)
+    response = gateway.post("/api/auth/login/", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    first = response.json()
+    kept = login(gateway, email)  # another login of the same user, on another device
+    access = bearer(first["access"])
+    assert statuses(gateway, CUSTOMER_READS, access) == {200}
+
+    out = gateway.post("/api/auth/logout/", json={"refresh": first["refresh"]}, headers=access)
+    assert out.status_code == 204, out.text
+
+    eventually(refused_everywhere(gateway, CUSTOMER_READS, access), what="the token refused")
+    # Only that token: the user's other login goes on working.
+    assert statuses(gateway, CUSTOMER_READS, kept) == {200}

@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.middleware import Middleware
 
+from shared.api.ids import MAX_ID
 from shared.api.problems import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from shared.auth import JwksKeySource, Revocations, TokenVerifier, authenticate_before_body
 from shared.db import autocommit, create_engine, create_public_engine, create_sessionmaker
@@ -22,6 +23,7 @@ from shared.logs import configure_logging
 from shared.metrics import install_metrics
 from shared.middleware import (
     NoStoreMiddleware,
+    StaticPathMethodsMiddleware,
     TrailingSlashMiddleware,
     install_outer_middleware,
 )
@@ -36,6 +38,23 @@ def _operation_id(route: APIRoute) -> str:
     """Stable `{tag}-{name}` operation ids, so generated clients keep their method names."""
     tag = route.tags[0] if route.tags else "default"
     return f"{tag}-{route.name}"
+
+
+_BOUNDS = ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum")
+
+
+def _exact_int64_bounds(node: Any) -> None:
+    """FastAPI's OpenAPI model keeps bounds as floats, and the bigint bound 2**63 - 1 of
+    every id becomes 2.0**63: one more than the models accept. Put the exact one back."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _BOUNDS and isinstance(value, float) and abs(value) == 2.0**63:
+                node[key] = MAX_ID if value > 0 else -MAX_ID - 1
+            else:
+                _exact_int64_bounds(value)
+    elif isinstance(node, list):
+        for item in node:
+            _exact_int64_bounds(item)
 
 
 def _problem_openapi(
@@ -73,6 +92,7 @@ def _problem_openapi(
                             PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
                         },
                     }
+        _exact_int64_bounds(schema)
         if events:
             # The events this service publishes, for the gateway's merged document.
             schema["x-events"] = export_json_schemas(events)["events"]
@@ -133,6 +153,9 @@ def create_service_app(
             app.state.public_engine = public_engine
             app.state.public_sessionmaker = create_sessionmaker(autocommit(public_engine))
         app.state.redis = create_redis(settings)
+        # Caches on a server of their own when one is configured (it may evict).
+        cache_redis = create_redis(settings, cache=True) if settings.cache_redis_url else None
+        app.state.cache_redis = cache_redis or app.state.redis
         app.state.revocations = Revocations(
             app.state.redis, cache_seconds=settings.auth_revocation_cache_seconds
         )
@@ -156,6 +179,8 @@ def create_service_app(
             if jwks is not None:
                 await jwks.aclose()
             await app.state.redis.aclose()
+            if cache_redis is not None:
+                await cache_redis.aclose()
             await app.state.engine.dispose()
             if public_engine is not None:
                 await public_engine.dispose()
@@ -179,6 +204,7 @@ def create_service_app(
     app.openapi = _problem_openapi(app, events)  # type: ignore[method-assign]
 
     # Added innermost first: the request id wraps everything, so every log line has it.
+    app.add_middleware(StaticPathMethodsMiddleware)
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(NoStoreMiddleware, prefixes=no_store_prefixes)
     install_outer_middleware(

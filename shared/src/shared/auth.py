@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ class Principal:
     is_staff: bool
     # The token's `iat` (seconds, with a fraction): revocations refuse tokens issued before.
     issued_at: float = 0.0
+    # The token's `jti` and `exp`: logout revokes this one token until it would expire.
+    token_id: str = ""
+    expires_at: float = 0.0
 
 
 class KeySource(Protocol):
@@ -172,54 +176,85 @@ class TokenVerifier:
                 id=int(claims["sub"]),
                 is_staff=bool(claims.get("staff", False)),
                 issued_at=float(claims["iat"]),
+                token_id=str(claims.get("jti") or ""),
+                expires_at=float(claims["exp"]),
             )
         except (JWTError, ValueError, TypeError) as exc:
             raise Unauthorized("The access token is invalid or expired.") from exc
 
 
 class Revocations:
-    """Per-user "not before" times in Redis: tokens issued before are refused everywhere.
+    """Revocations in Redis that every service checks: per-user "not before" times
+    (tokens issued before are refused) and single revoked tokens (by `jti`).
 
-    The users service writes one when it deactivates a user or changes their staff flag
-    (`revoke`); every service reads it on each authenticated request (`check`), through
-    an in-process cache of `cache_seconds`, so a revocation takes effect within that
-    time. A record lives as long as an access token can, then expires by itself. If
-    Redis cannot be read, the last known value is used (or none): an outage of the cache
-    must not log everyone out; that trade-off is in docs/security.md.
+    The users service writes a "not before" when it deactivates a user or changes their
+    staff flag (`revoke`), and revokes the access token a logout was called with
+    (`revoke_token`); every service reads both on each authenticated request (`check`,
+    one MGET), through an in-process cache of `cache_seconds`, so a revocation takes
+    effect within that time. A record lives as long as the tokens it refuses can, then
+    expires by itself. If Redis cannot be read, the last known values are used (or
+    none): an outage of Redis must not log everyone out; that trade-off is in
+    docs/security.md.
     """
 
     PREFIX = "auth:not-before:"
+    TOKEN_PREFIX = "auth:revoked-token:"  # noqa: S105 (a key prefix, not a secret)
 
     def __init__(self, redis: Redis, *, cache_seconds: float = 1.0, max_entries: int = 50_000):
         self.redis = redis
         self.cache_seconds = cache_seconds
         self.max_entries = max_entries
         self._cache: dict[int, tuple[float, float | None]] = {}
+        self._tokens: dict[str, tuple[float, bool]] = {}
 
     async def revoke(self, user_id: int, *, at: float, ttl_seconds: int) -> None:
         await self.redis.set(f"{self.PREFIX}{user_id}", repr(at), ex=max(1, ttl_seconds))
         self._cache[user_id] = (time.monotonic(), at)  # this process knows at once
 
+    async def revoke_token(self, principal: Principal) -> None:
+        """Refuse this one access token everywhere until it would have expired."""
+        remaining = math.ceil(principal.expires_at - time.time())
+        if not principal.token_id or remaining <= 0:
+            return  # nothing to refuse: it carries no id, or it expires anyway
+        await self.redis.set(f"{self.TOKEN_PREFIX}{principal.token_id}", "1", ex=remaining)
+        self._tokens[principal.token_id] = (time.monotonic(), True)
+
     async def not_before(self, user_id: int) -> float | None:
+        return (await self._lookup(user_id, ""))[0]
+
+    async def _lookup(self, user_id: int, token_id: str) -> tuple[float | None, bool]:
+        """The user's "not before" and whether the token is revoked, cached or from Redis."""
         now = time.monotonic()
-        cached = self._cache.get(user_id)
-        if cached is not None and now - cached[0] < self.cache_seconds:
-            return cached[1]
+        user = self._cache.get(user_id)
+        token = self._tokens.get(token_id) if token_id else (now, False)
+        if (
+            user is not None
+            and token is not None
+            and now - min(user[0], token[0]) < self.cache_seconds
+        ):
+            return user[1], token[1]
+        keys = [f"{self.PREFIX}{user_id}"]
+        if token_id:
+            keys.append(f"{self.TOKEN_PREFIX}{token_id}")
         try:
-            raw = await self.redis.get(f"{self.PREFIX}{user_id}")
+            raw = await self.redis.mget(keys)
         except RedisError:
             log.warning("token revocations unreadable; using the last known", exc_info=True)
-            return cached[1] if cached else None
-        value = float(raw) if raw is not None else None
-        if len(self._cache) >= self.max_entries:
-            self._cache.clear()  # bounded: many distinct users only cost re-reads
-        self._cache[user_id] = (now, value)
-        return value
+            return (user[1] if user else None), (token[1] if token else False)
+        not_before = float(raw[0]) if raw[0] is not None else None
+        revoked = len(raw) > 1 and raw[1] is not None
+        for cache in (self._cache, self._tokens):
+            if len(cache) >= self.max_entries:
+                cache.clear()  # bounded: many distinct users or tokens only cost re-reads
+        self._cache[user_id] = (now, not_before)
+        if token_id:
+            self._tokens[token_id] = (now, revoked)
+        return not_before, revoked
 
     async def check(self, principal: Principal) -> None:
-        """401 if the principal's token was issued before their revocation."""
-        not_before = await self.not_before(principal.id)
-        if not_before is not None and principal.issued_at < not_before:
+        """401 if the principal's token was revoked, or issued before their revocation."""
+        not_before, revoked = await self._lookup(principal.id, principal.token_id)
+        if revoked or (not_before is not None and principal.issued_at < not_before):
             raise Unauthorized("The access token was revoked; log in again.")
 
 
@@ -272,5 +307,20 @@ def _dependency_calls(route: object) -> set[object]:
     return calls
 
 
+async def _presented_token(request: Request) -> Principal | None:
+    """The caller's valid access token, if they sent one; None otherwise (never a 401).
+    Read from the header itself, so that the route does not document a required login."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        return await verifier.verify(token.strip())
+    except Unauthorized:
+        return None
+
+
 CurrentUser = Annotated[Principal, Depends(_current_user)]
+# Routes that work with or without a token, such as logout (which revokes the one sent).
+PresentedToken = Annotated[Principal | None, Depends(_presented_token)]
 StaffUser = Annotated[Principal, Depends(_staff_user)]

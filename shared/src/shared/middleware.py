@@ -8,9 +8,11 @@ from http import HTTPStatus
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.api.problems import PROBLEM_MEDIA_TYPE
+from shared.api.problems import PROBLEM_MEDIA_TYPE, problem_response
 from shared.logs import AccessLogMiddleware
 
 
@@ -125,6 +127,53 @@ class TrailingSlashMiddleware:
         if scope["type"] == "http" and path.startswith(self.prefix) and not path.endswith("/"):
             scope = {**scope, "path": path + "/", "raw_path": None}
         await self.app(scope, receive, send)
+
+
+class StaticPathMethodsMiddleware:
+    """A path without parameters owns its methods: `PATCH /api/categories/tree/` is a 405
+    naming GET, not `PATCH /api/categories/{category_id}/` refusing "tree" with a 422.
+
+    The router takes the first route matching path and method, so a method a static path
+    lacks would fall through to a parameterised route beside it. The methods of every
+    static path are read from the app's routes on the first request; HEAD goes on to the
+    router wherever GET is served."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._methods: dict[str, frozenset[str]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._methods is None:
+            self._methods = _static_path_methods(scope["app"].router.routes)
+        allowed = self._methods.get(scope["path"])
+        method = scope["method"]
+        if allowed is None or method in allowed or (method == "HEAD" and "GET" in allowed):
+            await self.app(scope, receive, send)
+            return
+        response = problem_response(
+            Request(scope),
+            405,
+            slug="method-not-allowed",
+            headers={"Allow": ", ".join(sorted(allowed - {"HEAD"}))},
+        )
+        await response(scope, receive, send)
+
+
+def _static_path_methods(routes: Sequence[BaseRoute]) -> dict[str, frozenset[str]]:
+    methods: dict[str, set[str]] = {}
+    for route in routes:
+        inner = getattr(route, "original_router", None)  # FastAPI keeps included routers
+        if inner is not None:
+            for inner_path, found in _static_path_methods(inner.routes).items():
+                methods.setdefault(inner_path, set()).update(found)
+            continue
+        route_path, served = getattr(route, "path", None), getattr(route, "methods", None)
+        if isinstance(route_path, str) and served and not getattr(route, "param_convertors", None):
+            methods.setdefault(route_path, set()).update(served)
+    return {path: frozenset(found) for path, found in methods.items()}
 
 
 class NoStoreMiddleware:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -14,9 +16,19 @@ from shared.settings import ServiceSettings
 RETRIES = 1
 
 
-def create_redis(settings: ServiceSettings) -> Redis:
+def create_redis(settings: ServiceSettings, *, cache: bool = False) -> Redis:
+    """The streams server's client, or with `cache` the cache server's (the same server
+    unless `cache_redis_url` is set), as the service's own ACL user when one is set."""
+    url = settings.cache_redis_url if cache and settings.cache_redis_url else settings.redis_url
+    credentials: dict[str, Any] = {}
+    if settings.redis_username:
+        credentials = {
+            "username": settings.redis_username,
+            "password": settings.redis_password.get_secret_value() or None,
+        }
     return Redis.from_url(
-        settings.redis_url.get_secret_value(),
+        url.get_secret_value(),
+        **credentials,
         decode_responses=True,
         socket_connect_timeout=2,
         # Bounded like every wait on a dependency; above the consumers' XREADGROUP BLOCK.

@@ -68,7 +68,15 @@ class ServiceSettings(BaseSettings):
     db_pool_timeout_seconds: float = 5.0
     db_connect_timeout_seconds: float = 3.0
     db_command_timeout_seconds: float = 10.0
+    # Streams, token revocations and login throttling: what must never be evicted (compose
+    # runs it with `noeviction`). Caches (the catalog's pages) go to `cache_redis_url`, a
+    # server that may evict (`maxmemory` + `allkeys-lru`); unset, the same server.
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    cache_redis_url: SecretStr | None = None
+    # The service's own Redis ACL user on both servers (compose: the service's name, a
+    # user that may publish only to its own stream); empty: the URL's user, else `default`.
+    redis_username: str = ""
+    redis_password: SecretStr = SecretStr("")
     # Seconds a Redis command may take (twice, with the one retry); must exceed
     # events.consumer_block_seconds, the longest a consumer's XREADGROUP blocks.
     redis_timeout_seconds: float = 2.0

@@ -57,7 +57,8 @@ export interface paths {
         /**
          * Logout
          * @description Revoke the refresh token and every token of its login (cookie mode: and clear
-         *     the cookies).
+         *     the cookies). The access token sent in `Authorization`, if any, stops working in
+         *     every service within a second (it is refused until it would have expired).
          */
         post: operations["auth-logout"];
         delete?: never;
@@ -2293,7 +2294,7 @@ export interface components {
              * @description Required when `method` is `paypal`, and refused with any other method.
              */
             paypal_email?: string | null;
-        };
+        } & (unknown & unknown & unknown);
         /** PaymentOut */
         "payments.PaymentOut": {
             /**
@@ -2605,11 +2606,11 @@ export interface components {
          */
         "users.ProfilePatch": {
             /** First Name */
-            first_name?: string | null;
+            first_name?: string;
             /** Last Name */
-            last_name?: string | null;
+            last_name?: string;
             /** Username */
-            username?: string | null;
+            username?: string;
         };
         /** RefreshRequest */
         "users.RefreshRequest": {
@@ -2696,12 +2697,12 @@ export interface components {
              * Is Active
              * @description false deactivates: every token of the user stops working.
              */
-            is_active?: boolean | null;
+            is_active?: boolean;
             /**
              * Is Staff
              * @description Tokens issued before a change stop working.
              */
-            is_staff?: boolean | null;
+            is_staff?: boolean;
         };
         /**
          * UserDeactivated
@@ -4920,8 +4921,10 @@ export interface operations {
                 category?: number | null;
                 /** @description Full-text search in name and description. */
                 search?: string | null;
-                min_price?: number | string | null;
-                max_price?: number | string | null;
+                /** @description A price such as `9.99`: up to 10 digits, then optionally a point and 1 or 2 more. */
+                min_price?: string | null;
+                /** @description A price such as `9.99`: up to 10 digits, then optionally a point and 1 or 2 more. */
+                max_price?: string | null;
                 in_stock?: boolean | null;
                 /** @description Default: most relevant first when searching, else newest. */
                 ordering?: ("price" | "-price" | "created_at" | "-created_at" | "name" | "-name") | null;

@@ -29,7 +29,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.product_cache = ProductCache(
-            app.state.redis,
+            app.state.cache_redis,
             product_ttl_seconds=settings.product_cache_ttl_seconds,
             list_ttl_seconds=settings.cache_ttl_seconds,
             fill_wait_seconds=settings.cache_fill_wait_seconds,

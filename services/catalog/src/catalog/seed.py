@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
-from redis.asyncio import Redis
 
 from catalog.db.cache import PREFIX
 from catalog.events.published import ProductCreated
 from catalog.settings import CatalogSettings
 from shared.events.envelope import new_event
+from shared.redis_client import create_redis
 
 TREE: dict[str, dict[str, list[str]]] = {
     "Books": {
@@ -241,7 +241,7 @@ async def load(settings: CatalogSettings, *, products: int, reset: bool, seed: i
         await conn.close()
 
     # Cached pages of the old catalog must not survive it.
-    redis = Redis.from_url(settings.redis_url.get_secret_value())
+    redis = create_redis(settings, cache=True)
     try:
         async for key in redis.scan_iter(match=f"{PREFIX}:*", count=1000):
             await redis.unlink(key)

@@ -26,7 +26,17 @@ from shared.errors import NotFound, Unprocessable
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/products", tags=["products"])
-Price = Annotated[Decimal | None, Query(ge=0, max_digits=12, decimal_places=2)]
+# Stated exactly as checked (list_query's fast path reads the same form): no sign, no
+# exponent, at most 10 digits before the point and 2 after.
+PRICE_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
+Price = Annotated[
+    str | None,
+    Query(
+        pattern=PRICE_PATTERN,
+        description="A price such as `9.99`: up to 10 digits, then optionally a point and"
+        " 1 or 2 more.",
+    ),
+]
 
 
 async def _page(
@@ -70,7 +80,9 @@ async def list_products(
     ] = None,
 ) -> Response:
     """Products in the shop. Pages are cached briefly; a write shows in the next read."""
-    if min_price is not None and max_price is not None and min_price > max_price:
+    lowest = Decimal(min_price) if min_price is not None else None
+    highest = Decimal(max_price) if max_price is not None else None
+    if lowest is not None and highest is not None and lowest > highest:
         raise Unprocessable("min_price must not exceed max_price.", loc=("query", "min_price"))
     search = (search or "").strip() or None
     if search is not None:
@@ -78,8 +90,8 @@ async def list_products(
     f = ProductFilter(
         category_id=category,
         search=search,
-        min_price=min_price,
-        max_price=max_price,
+        min_price=lowest,
+        max_price=highest,
         in_stock=in_stock,
         ordering=ordering,
     )

@@ -99,11 +99,31 @@ class BankAccountIn(BaseModel):
         return iban
 
 
+def _details_per_method() -> dict[str, Any]:
+    """The document's statement of `_matches_method`: each method requires its details
+    and refuses the others' (JSON Schema `if`/`then`, OpenAPI 3.1)."""
+    return {
+        "allOf": [
+            {
+                "if": {"properties": {"method": {"const": method}}, "required": ["method"]},
+                "then": {
+                    "required": [wanted],
+                    "properties": {
+                        field: {"not": {"type": "null"}} if field == wanted else {"type": "null"}
+                        for field in DETAILS_FIELD.values()
+                    },
+                },
+            }
+            for method, wanted in DETAILS_FIELD.items()
+        ]
+    }
+
+
 class PaymentIn(BaseModel):
     """Pay an order with one method: `card`, `paypal_email` or `bank_account`, matching
     `method`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_details_per_method())
 
     order_id: BodyId
     method: Method

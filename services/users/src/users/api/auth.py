@@ -8,10 +8,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Request, Response, status
 
 from shared.api.problems import problem_responses
+from shared.auth import PresentedToken
 from shared.db import DbSession
 from shared.errors import Unprocessable
 from users.api.cookies import Cookies, cookie_refresh_token, wants_cookie
-from users.api.deps import Auth, ClientAddress
+from users.api.deps import Auth, ClientAddress, TokenRevocations
 from users.api.schemas import (
     AccessTokenResponse,
     LoginRequest,
@@ -134,13 +135,18 @@ async def logout(
     session: DbSession,
     request: Request,
     cookies: Cookies,
+    presented: PresentedToken,
+    revocations: TokenRevocations,
     body: RefreshRequest | None = None,
     transport: Transport = None,
     csrf: CsrfToken = None,
 ) -> Response:
     """Revoke the refresh token and every token of its login (cookie mode: and clear
-    the cookies)."""
+    the cookies). The access token sent in `Authorization`, if any, stops working in
+    every service within a second (it is refused until it would have expired)."""
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    if presented is not None:
+        await revocations.revoke_token(presented)
     if wants_cookie(request):
         await accounts.logout(session, token=cookie_refresh_token(request))
         cookies.clear(response)

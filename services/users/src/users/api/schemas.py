@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from shared.json_schema import never_null
+
 USERNAME_PATTERN = r"^[\w.@+-]+$"
 
 
@@ -18,7 +20,9 @@ class RegisterRequest(BaseModel):
     # The policy (length, not all digits, not the email/username) is checked in domain/.
     password: str = Field(
         max_length=128,
-        json_schema_extra={"format": "password"},
+        # The rules JSON Schema can state: 8 characters at least, 72 at most (bytes are the
+        # real limit), and a character that is not a digit somewhere.
+        json_schema_extra={"format": "password", "minLength": 8, "maxLength": 72, "pattern": r"\D"},
         description="At least 8 characters and at most 72 bytes (UTF-8); not all digits;"
         " not the email address, its local part or the username. A weak one is a 422"
         " of type `password_too_weak`.",
@@ -34,10 +38,14 @@ class ProfilePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str | None = Field(
-        default=None, min_length=3, max_length=150, pattern=USERNAME_PATTERN
+        default=None,
+        min_length=3,
+        max_length=150,
+        pattern=USERNAME_PATTERN,
+        json_schema_extra=never_null,
     )
-    first_name: str | None = Field(default=None, max_length=150)
-    last_name: str | None = Field(default=None, max_length=150)
+    first_name: str | None = Field(default=None, max_length=150, json_schema_extra=never_null)
+    last_name: str | None = Field(default=None, max_length=150, json_schema_extra=never_null)
 
     @model_validator(mode="after")
     def _no_nulls(self) -> ProfilePatch:
@@ -54,10 +62,14 @@ class UserStatusPatch(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     is_active: bool | None = Field(
-        default=None, description="false deactivates: every token of the user stops working."
+        default=None,
+        description="false deactivates: every token of the user stops working.",
+        json_schema_extra=never_null,
     )
     is_staff: bool | None = Field(
-        default=None, description="Tokens issued before a change stop working."
+        default=None,
+        description="Tokens issued before a change stop working.",
+        json_schema_extra=never_null,
     )
 
     @model_validator(mode="after")
