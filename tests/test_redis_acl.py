@@ -17,13 +17,13 @@ import pytest
 import redis
 import yaml
 
+from deploy import redis_acl, registry
 from shared.auth import Principal, Revocations
 from shared.events.retention import trim_stream
 from shared.events.stats import refresh_stream_gauges
 from shared.redis_client import create_redis
 from shared.settings import ServiceSettings
-from deploy import redis_acl, registry
-from shared.testing import free_port
+from shared.testing import REPO_ROOT, free_port
 
 SERVICES = redis_acl.redis_users(registry.load())
 NAMES = [s.name for s in SERVICES]
@@ -36,7 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, dict
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is missing (the Debian package redis-server)")
-    command = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())["services"]["redis"][
+    command = yaml.safe_load((REPO_ROOT / "deploy/compose.yaml").read_text())["services"]["redis"][
         "command"
     ]
     assert command[:2] == ["sh", "-c"]
