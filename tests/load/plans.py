@@ -250,7 +250,9 @@ if (hot > 0 && (tail == 0 || r.nextDouble() < 0.7)) {
         ),
         when(
             "a next page",
-            "(vars.get('next_page') ?: '').startsWith('http')",
+            # The API's links are relative (`/api/products/?...`); JMeter takes either form.
+            "(vars.get('next_page') ?: '').startsWith('/')"
+            " || vars.get('next_page').startsWith('http')",
             http(
                 "GET /api/products/?cursor",
                 "${next_page}",
