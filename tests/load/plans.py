@@ -360,7 +360,8 @@ if (hot > 0 && (tail == 0 || r.nextDouble() < 0.7)) {
 def shopper_group(threads: str, duration: str | None, rampup: str, group_rate: str) -> Node:
     """Customers of the CSV: log in once per thread (refresh before expiry), wishlist,
     cart, checkout with an Idempotency-Key, long poll until awaiting_payment, pay with a
-    test card (1 in 10 declined), long poll until paid, read the history."""
+    test card (1 in 10 declined), long poll until paid (a declined order is cancelled),
+    read the history."""
     return thread_group(
         "shopper: logged-in customers",
         threads=threads,
@@ -407,6 +408,19 @@ def shopper_group(threads: str, duration: str | None, rampup: str, group_rate: s
             groovy("Sampler", "choose a test card (1 in 10 declined)", CHOOSE_CARD),
             module(PAY),
             module(WHILE_AWAITING_PAYMENT),
+            when(
+                "declined",
+                "vars.get('status') == 'payment_failed'",
+                # As a customer would: an unpaid order counts against max_unpaid_orders
+                # (5) until its window expires, and the CSV's customers come back each run.
+                http(
+                    "POST /api/orders/{id}/cancel/",
+                    "/api/orders/${order_id}/cancel/",
+                    status("200"),
+                    json_has("$.status", "cancelled"),
+                    method="POST",
+                ),
+            ),
         ),
         http(
             "GET /api/orders/history/",
