@@ -44,7 +44,7 @@ ticks() {  # utime+stime (1/100 s) of the given pids, summed
     done
     echo "$total"
 }
-shop_nginx=$(pgrep -f "var/nginx/nginx.conf" | tr '\n' ' ')
+shop_nginx=$(pgrep -f "$PWD/var/nginx/nginx.conf" | tr '\n' ' ')
 shop_nginx="$shop_nginx $(pgrep -P "$(echo "$shop_nginx" | tr ' ' ',')" | tr '\n' ' ')"
 bare_nginx="$BARE_PID $(pgrep -P "$BARE_PID" | tr '\n' ' ')"
 by_status() {  # nginx's request_time per cache status for the lines after line $1

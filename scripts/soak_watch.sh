@@ -5,9 +5,13 @@
 # PostgreSQL's connections to the shop database and in all (docs/load-testing.md#soak).
 #   scripts/soak_watch.sh >var/load/soak-watch.txt &   # then make load PLAN=soak
 set -euo pipefail
+cd "$(dirname "$0")/.."
 INTERVAL=${INTERVAL:-30}
 DB=${SHOP_DB_NAME:-shop}
-supervisor=$(pgrep -f "scripts/supervise.py" | head -1)
+supervisor=""
+for pid in $(pgrep -f "scripts/supervise.py" || true); do  # this checkout's make run
+    [ "$(readlink "/proc/$pid/cwd")" = "$PWD" ] && supervisor=$pid && break
+done
 [ -n "$supervisor" ] || { echo "make run is not running" >&2; exit 1; }
 descendants() {  # the supervisor's children, grandchildren and their children
     local level=$1 all=$1 next
