@@ -15,6 +15,7 @@ import argparse
 import csv
 import math
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -151,7 +152,16 @@ def run(args: argparse.Namespace) -> int:
     ]
     env = {**os.environ, "HEAP": os.environ.get("HEAP", DEFAULT_HEAP)}
     print(f"jmeter: {plan.name} against {args.target} -> {out}", flush=True)
+    started, before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(command, env=env, cwd=ROOT, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # JMeter runs on the shop's cores here: what it cost (JVM start and the HTML report
+    # included) belongs next to the figures.
+    jmeter_cpu = (
+        f"jmeter CPU: {after.ru_utime - before.ru_utime:.1f} s user + "
+        f"{after.ru_stime - before.ru_stime:.1f} s system in {time.monotonic() - started:.0f} s; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     if not jtl.exists() or jtl.stat().st_size == 0:
         print(f"no results: see {out / 'jmeter.log'}", file=sys.stderr)
         return 1
@@ -161,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(summary(labels))
     print(f"report: {out / 'dashboard' / 'index.html'}")
+    print(jmeter_cpu)
     count = sum(len(label.elapsed) for label in labels.values())
     error_pct = 100 * len(failures) / count
     for failure in failures[:SHOWN_FAILURES]:

@@ -11,7 +11,8 @@ mkdir -p "$OUT"
 export PATH="$PATH:/usr/sbin"
 B=http://127.0.0.1:8080
 # Load from one address: raise the per-address limits (the defaults would answer 429).
-export GATEWAY_AUTH_RATE=6000r/m GATEWAY_AUTH_BURST=1000 GATEWAY_API_RATE=20000r/s GATEWAY_API_BURST=20000
+export GATEWAY_AUTH_RATE=6000r/m GATEWAY_AUTH_BURST=1000 GATEWAY_API_RATE=1000000r/s \
+    GATEWAY_API_BURST=100000 GATEWAY_LONG_POLL_CONNECTIONS=200
 
 psql -h 127.0.0.1 -U postgres -qc 'DROP DATABASE IF EXISTS shop WITH (FORCE)' >/dev/null
 redis-cli -n 0 flushdb >/dev/null
@@ -25,9 +26,7 @@ retry make load-data USERS=2000 >"$OUT/load-data.log" 2>&1
 retry make staff EMAIL=staff@example.com PASSWORD=load-staff-password >/dev/null
 setsid make run >"$OUT/make-run.log" 2>&1 &
 RUN_PID=$!
-BARE_PID=""
 cleanup() {
-    [ -n "$BARE_PID" ] && kill "$BARE_PID" 2>/dev/null || true
     kill -TERM -- "-$RUN_PID" 2>/dev/null || true
     for _ in $(seq 1 30); do kill -0 -- "-$RUN_PID" 2>/dev/null || break; sleep 1; done
     kill -KILL -- "-$RUN_PID" 2>/dev/null || true
@@ -39,48 +38,7 @@ for _ in $(seq 1 240); do
 done
 
 # The micro-cache ratio: the same body from a bare nginx on the same cores.
-URL="$B/api/products/?limit=20"
-curl -s "$URL" >/dev/null; sleep 0.2; curl -s "$URL" -o "$OUT/body.json"
-# nginx's workers run as nobody when root: the bare root lives where they can read it.
-BARE=$(mktemp -d /tmp/shop-bare-nginx-XXXXXX)
-mkdir -p "$BARE/api/products"
-cp "$OUT/body.json" "$BARE/api/products/index.json"
-cat >"$BARE/nginx.conf" <<EOF
-worker_processes auto;
-pid $BARE/nginx.pid;
-error_log $BARE/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    server {
-        listen 127.0.0.1:8099;
-        root $BARE;
-        location = /api/products/ { default_type application/json; try_files /api/products/index.json =404; }
-    }
-}
-EOF
-chmod -R a+rX "$BARE"
-nginx -p "$BARE" -c "$BARE/nginx.conf" -g 'daemon off;' &
-BARE_PID=$!
-sleep 1
-cpu() {  # utime+stime ticks of nginx (make run's) and honcho
-    local total=0
-    for pid in $(pgrep -f "var/nginx/nginx.conf" ; pgrep -f honcho); do
-        read -r -a f <"/proc/$pid/stat" && total=$((total + f[13] + f[14]))
-    done
-    echo "$total"
-}
-{
-    echo "body: $(wc -c <"$OUT/body.json") bytes; cache: $(curl -s -o /dev/null -D - "$URL" | grep -i x-cache-status)"
-    for round in $(seq 1 "${WRK_ROUNDS:-2}"); do
-        before=$(cpu)
-        echo "== round $round: make run"; wrk -t2 -c64 -d15s --latency "$URL"
-        after=$(cpu)
-        echo "make run nginx+honcho CPU ticks (1/100 s): $((after - before))"
-        echo "== round $round: bare nginx"; wrk -t2 -c64 -d15s --latency "http://127.0.0.1:8099/api/products/?limit=20"
-    done
-} >"$OUT/wrk.txt" 2>&1
-kill "$BARE_PID"; BARE_PID=""; rm -rf "$BARE"
+scripts/microcache_ratio.sh >"$OUT/wrk.txt" 2>&1
 
 # PLANS overrides the runs, e.g. PLANS="flash-sale --threads 50 --prop units=10".
 IFS=';' read -r -a runs <<<"${PLANS:-browse --threads 20 --duration 60;shopper --threads 10 --duration 60;flash-sale --threads 50 --prop units=10}"

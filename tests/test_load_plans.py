@@ -148,9 +148,14 @@ def test_smoke_runs_every_journey_and_passes(stack: Stack, shop_data: Path, tmp_
         f"staff_email={STAFF_EMAIL}",
         "--prop",
         f"staff_password={STAFF_PASSWORD}",
+        # Refresh at once after logging in, so that the refresh runs too.
+        "--prop",
+        "refresh_after_s=0",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     for label in (
+        "POST /api/auth/login/",
+        "POST /api/auth/refresh/",
         "GET /api/products/{id}/",
         "POST /api/orders/",
         "GET /api/orders/{id}/?changed_from=awaiting_payment",
@@ -215,3 +220,20 @@ def test_every_sampler_has_an_assertion() -> None:
                 kids = children[i + 1]
                 assertions = [k for k in kids if k.tag.endswith("Assertion")]
                 assert assertions, f"{path.name}: {child.get('testname')} has no assertion"
+
+
+def test_every_module_controller_names_a_fragment_of_its_plan() -> None:
+    import xml.etree.ElementTree as ET
+
+    for path in sorted((ROOT / "tests" / "load").glob("*.jmx")):
+        root = ET.parse(path).getroot()  # noqa: S314 (our own files)
+        plan = root.find("hashTree/TestPlan")
+        assert plan is not None
+        fragments = {f.get("testname") for f in root.iter("TestFragmentController")}
+        for module in root.iter("ModuleController"):
+            steps = [step.text for step in module.iter("stringProp")]
+            # JMeter resolves the path from its tree's root: Test Plan / <plan> / <fragment>.
+            assert steps[:2] == ["Test Plan", plan.get("testname")], (path.name, steps)
+            assert len(steps) == 3, (path.name, steps)
+            assert steps[2] in fragments, (path.name, steps)
+        assert all(f.get("enabled") == "false" for f in root.iter("TestFragmentController"))

@@ -278,7 +278,11 @@ def main() -> None:
     parser.add_argument(
         "--trusted-proxy", action="append", default=[], help="address/CIDR of a proxy in front"
     )
-    parser.add_argument("--long-poll-connections", type=int, default=10)
+    # GATEWAY_LONG_POLL_CONNECTIONS: a load test's many buyers poll from one address.
+    long_polls = os.environ.get("GATEWAY_LONG_POLL_CONNECTIONS", "").strip() or "10"
+    if not long_polls.isdigit() or int(long_polls) < 1:
+        raise SystemExit("render.py: GATEWAY_LONG_POLL_CONNECTIONS must be a whole number >= 1")
+    parser.add_argument("--long-poll-connections", type=int, default=int(long_polls))
     parser.add_argument("--storefront-root", help="serve this built SPA at / (storefront/dist)")
     args = parser.parse_args()
     services = registry.load(args.registry)

@@ -277,6 +277,49 @@ def when(name: str, condition: str, *children: Node) -> Node:
     ).add(*children)
 
 
+def fragment(name: str, *children: Node) -> Node:
+    """A Test Fragment: a piece that runs only where a Module Controller names it.
+    Disabled, as JMeter's GUI makes them, so it never runs on its own."""
+    node = element("TestFragmentController", "TestFragmentControllerGui", name)
+    node.attrs["enabled"] = "false"
+    return node.add(*children)
+
+
+def module(fragment_name: str) -> Node:
+    """A Module Controller running the Test Fragment `fragment_name` of the same plan;
+    `test_plan` fills in the path (Test Plan / <plan> / <fragment>) JMeter resolves."""
+    return element("ModuleController", "ModuleControllerGui", f"{MODULE}{fragment_name}")
+
+
+MODULE = "run fragment: "
+
+
+def _java_hash(text: str) -> int:
+    """Java's String.hashCode, which JMeter's GUI uses to name the path's entries."""
+    value = 0
+    for char in text:
+        value = (31 * value + ord(char)) & 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def modules(node: Node) -> list[Node]:
+    """The Module Controllers under `node`, in order."""
+    found = [node] if node.tag == "ModuleController" else []
+    for child in node.children:
+        found += modules(child)
+    return found
+
+
+def resolve_modules(plan: Node) -> None:
+    """Point every Module Controller of `plan` at its fragment by name."""
+    name = plan.attrs["testname"]
+    for node in modules(plan):
+        path = ET.Element("collectionProp", name="ModuleController.node_path")
+        for part in ("Test Plan", name, node.attrs["testname"].removeprefix(MODULE)):
+            path.append(s(str(_java_hash(part)), part))
+        node.props = [path]
+
+
 def repeat(name: str, loops: str, *children: Node) -> Node:
     return element(
         "LoopController", "LoopControlPanel", name, s("LoopController.loops", loops)
@@ -292,6 +335,7 @@ def _serialise(node: Node, tree: ET.Element) -> None:
 
 
 def write(plan: Node, path: Path) -> None:
+    resolve_modules(plan)
     root = ET.Element("jmeterTestPlan", version="1.2", properties="5.0", jmeter="5.6.2")
     _serialise(plan, ET.SubElement(root, "hashTree"))
     ET.indent(root, space="  ")

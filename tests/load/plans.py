@@ -2,30 +2,38 @@
 
     python tests/load/plans.py          # rewrite every .jmx (a test fails when stale)
 
-The journeys are Python functions returning thread groups, so shared pieces (log in,
-refresh, pick a product, long-poll an order) are written once here and reviewed here;
-the .jmx files are their output, committed so that JMeter (and its GUI) can open them.
-Every sampler is labelled by route and carries a status assertion, most a JSON one too.
+The shared pieces (log in or refresh, the checkout cart, the long polls, paying, the
+flash sale's final check through the API) are JMeter Test Fragments: each plan carries
+the ones its journeys use, once, after its thread groups, and runs them with Module
+Controllers, so they read once in the .jmx too and JMeter's GUI shows and edits them as
+fragments. This file writes them (and the journeys) as Python functions; the .jmx files
+are its output, committed so that JMeter (and its GUI) can open them. Every sampler is
+labelled by route and carries a status assertion, most a JSON one too.
 Properties (`-Jname=value`): host, port, protocol, threads, rampup, duration, rate,
-think_ms, users_csv, staff_email, staff_password, units (flash-sale).
+think_ms, users_csv, staff_email, staff_password, refresh_after_s, units (flash-sale).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from jmx import (
+    MODULE,
     Node,
     csv_data,
     extract,
+    fragment,
     groovy,
     headers,
     http,
     http_defaults,
     json_has,
+    module,
+    modules,
     once,
     p,
     rate,
@@ -73,51 +81,74 @@ vars.put('{variable}', n > 0 ? vars.get('{source}_' + (1 + new Random().nextInt(
 """
 
 
-# --- shared pieces -----------------------------------------------------------------
+# --- shared pieces: Test Fragments, run by Module Controllers -------------------------
+#
+# Each plan carries the fragments its journeys use (`plan()` adds them) and runs them with
+# `module(name)`. A fragment takes its inputs from the thread's variables: `email` and
+# `password` (log in), `product_id` (checkout), `order_id` (long polls, pay), `card`.
+
+LOG_IN = "log in, or refresh before expiry"
+CHECKOUT = "checkout: the open cart with one line"
+WHILE_PENDING = "long poll while pending"
+WHILE_AWAITING_PAYMENT = "long poll while awaiting payment"
+PAY = "pay by card"
+CHECK_THE_SALE = "check the sale through the API"
 
 
-def login(email: str = "${email}", password: str = "${password}") -> list[Node]:  # noqa: S107
-    """Log in; remember when, so `keep_fresh` refreshes before the token expires."""
+def tokens(event: str) -> list[Node]:
+    """Keep the answer's token pair, and when it came (`keep_fresh` reads it)."""
     return [
-        http(
-            "POST /api/auth/login/",
-            "/api/auth/login/",
-            status("200"),
-            json_has("$.access"),
-            extract("access", "$.access"),
-            extract("refresh", "$.refresh"),
-            groovy(
-                "PostProcessor",
-                "logged in at",
-                "vars.put('token_at', '' + System.currentTimeMillis())",
-            ),
-            method="POST",
-            body=f'{{"email": "{email}", "password": "{password}"}}',
-        )
+        json_has("$.access"),
+        extract("access", "$.access"),
+        extract("refresh", "$.refresh"),
+        groovy("PostProcessor", event, "vars.put('token_at', '' + System.currentTimeMillis())"),
     ]
 
 
-def keep_fresh() -> Node:
-    """Refresh the token pair once it is older than REFRESH_AFTER_S."""
-    age = "System.currentTimeMillis() - (vars.get('token_at') ?: '0') as long"
-    return when(
-        "token about to expire",
-        f"({age}) > {REFRESH_AFTER_S * 1000}L",
-        http(
-            "POST /api/auth/refresh/",
-            "/api/auth/refresh/",
-            status("200"),
-            json_has("$.access"),
-            extract("access", "$.access"),
-            extract("refresh", "$.refresh"),
-            groovy(
-                "PostProcessor",
-                "refreshed at",
-                "vars.put('token_at', '' + System.currentTimeMillis())",
+def log_in() -> list[Node]:
+    """Log in once per thread (as `email`/`password`), then refresh the token pair once
+    it is older than -Jrefresh_after_s (REFRESH_AFTER_S; the smoke test sets 0)."""
+    age = "System.currentTimeMillis() - ((vars.get('token_at') ?: '0') as long)"
+    # `\\,`: a comma inside a JMeter function's argument (the If Controller's __groovy).
+    after = f"props.getProperty('refresh_after_s'\\, '{REFRESH_AFTER_S}')"
+    return [
+        when(
+            "not logged in yet",
+            "vars.get('token_at') == null",
+            http(
+                "POST /api/auth/login/",
+                "/api/auth/login/",
+                status("200"),
+                *tokens("logged in at"),
+                method="POST",
+                body='{"email": "${email}", "password": "${password}"}',
             ),
-            method="POST",
-            body='{"refresh": "${refresh}"}',
         ),
+        when(
+            "token about to expire",
+            f"({age}) > 1000L * ({after} as long)",
+            http(
+                "POST /api/auth/refresh/",
+                "/api/auth/refresh/",
+                status("200"),
+                *tokens("refreshed at"),
+                method="POST",
+                body='{"refresh": "${refresh}"}',
+            ),
+        ),
+    ]
+
+
+def as_staff() -> Node:
+    """The staff login of the properties, as the variables LOG_IN reads."""
+    return groovy(
+        "Sampler",
+        "log in as staff",
+        """
+vars.put('email', props.getProperty('staff_email', 'staff@example.com'))
+vars.put('password', props.getProperty('staff_password', 'load-staff-password'))
+SampleResult.setIgnore()
+""",
     )
 
 
@@ -127,35 +158,40 @@ def customers() -> Node:
     )
 
 
-def long_poll(from_status: str, expect: str, variable: str = "status") -> Node:
-    """GET the order until it leaves `from_status` (the server holds it up to 25 s)."""
-    return http(
-        f"GET /api/orders/{{id}}/?changed_from={from_status}",
-        f"/api/orders/${{order_id}}/?changed_from={from_status}&wait=25",
-        status("200"),
-        json_has("$.status", expect),
-        extract(variable, "$.status"),
-    )
+def long_poll(from_status: str, expect: str) -> list[Node]:
+    """GET the order until it leaves `from_status` (the server holds it up to 25 s);
+    leaves `status`."""
+    return [
+        http(
+            f"GET /api/orders/{{id}}/?changed_from={from_status}",
+            f"/api/orders/${{order_id}}/?changed_from={from_status}&wait=25",
+            status("200"),
+            json_has("$.status", expect),
+            extract("status", "$.status"),
+        )
+    ]
 
 
-def pay(card: str) -> Node:
-    return http(
-        "POST /api/payments/",
-        "/api/payments/",
-        headers("Idempotency-Key", {"Idempotency-Key": "pay-${order_id}-${__UUID()}"}),
-        status("202"),
-        json_has("$.status"),
-        method="POST",
-        body=(
-            '{"order_id": ${order_id}, "method": "card", "card": {"number": "'
-            + card
-            + '", "exp_month": 12, "exp_year": 2030, "cvc": "123"}}'
-        ),
-    )
+def pay() -> list[Node]:
+    return [
+        http(
+            "POST /api/payments/",
+            "/api/payments/",
+            headers("Idempotency-Key", {"Idempotency-Key": "pay-${order_id}-${__UUID()}"}),
+            status("202"),
+            json_has("$.status"),
+            method="POST",
+            body=(
+                '{"order_id": ${order_id}, "method": "card", "card": {"number": "${card}", '
+                '"exp_month": 12, "exp_year": 2030, "cvc": "123"}}'
+            ),
+        )
+    ]
 
 
-def checkout(product: str = "${product_id}") -> list[Node]:
-    """Cart, one line, order with an Idempotency-Key: leaves order_id."""
+def checkout() -> list[Node]:
+    """The open cart with one line of `product_id`: leaves cart_id. (The order itself is
+    the journey's: the flash sale holds it with a Synchronizing Timer.)"""
     return [
         http(
             "POST /api/shopping-carts/",
@@ -168,10 +204,26 @@ def checkout(product: str = "${product_id}") -> list[Node]:
         http(
             "POST /api/cart-items/",
             "/api/cart-items/",
-            status("201"),
-            json_has("$.quantity", "1"),
+            # 200: the product was in the open cart already (a run that stopped before
+            # its order), its quantity went up: set back to 1 below.
+            status("20[01]"),
+            json_has("$.quantity"),
+            extract("line_id", "$.id"),
+            extract("line_quantity", "$.quantity"),
             method="POST",
-            body=f'{{"cart_id": ${{cart_id}}, "product_id": {product}, "quantity": 1}}',
+            body='{"cart_id": ${cart_id}, "product_id": ${product_id}, "quantity": 1}',
+        ),
+        when(
+            "a line left by an earlier run",
+            "vars.get('line_quantity') != '1'",
+            http(
+                "PATCH /api/cart-items/{id}/",
+                "/api/cart-items/${line_id}/",
+                status("200"),
+                json_has("$.quantity", "1"),
+                method="PATCH",
+                body='{"quantity": 1}',
+            ),
         ),
     ]
 
@@ -187,6 +239,19 @@ def place_order(*timers: Node) -> Node:
         extract("order_id", "$.id"),
         method="POST",
         body='{"cart_id": ${cart_id}}',
+    )
+
+
+def listed_product(label: str, query: str, *checks: Node) -> Node:
+    """A product list whose ids land in listed_1..N, one of them in product_id."""
+    return http(
+        label,
+        f"/api/products/?{query}",
+        status("200"),
+        json_has("$.results[0].id"),
+        *checks,
+        extract("listed", "$.results[*].id", match=-1),
+        groovy("PostProcessor", "pick a product", pick("product_id", "listed")),
     )
 
 
@@ -250,7 +315,9 @@ if (hot > 0 && (tail == 0 || r.nextDouble() < 0.7)) {
         ),
         when(
             "a next page",
-            "(vars.get('next_page') ?: '').startsWith('http')",
+            # The API's links are relative (`/api/products/?...`); JMeter takes either form.
+            "(vars.get('next_page') ?: '').startsWith('/')"
+            " || vars.get('next_page').startsWith('http')",
             http(
                 "GET /api/products/?cursor",
                 "${next_page}",
@@ -293,7 +360,8 @@ if (hot > 0 && (tail == 0 || r.nextDouble() < 0.7)) {
 def shopper_group(threads: str, duration: str | None, rampup: str, group_rate: str) -> Node:
     """Customers of the CSV: log in once per thread (refresh before expiry), wishlist,
     cart, checkout with an Idempotency-Key, long poll until awaiting_payment, pay with a
-    test card (1 in 10 declined), long poll until paid, read the history."""
+    test card (1 in 10 declined), long poll until paid (a declined order is cancelled),
+    read the history."""
     return thread_group(
         "shopper: logged-in customers",
         threads=threads,
@@ -305,9 +373,9 @@ def shopper_group(threads: str, duration: str | None, rampup: str, group_rate: s
         headers("JSON and bearer", {**JSON, **BEARER}),
         rate(group_rate),
         think(),
+        module(LOG_IN),
         once(
-            "log in and make a wishlist, once per customer",
-            *login(),
+            "make a wishlist, once per customer",
             http(
                 "POST /api/wishlists/",
                 "/api/wishlists/",
@@ -317,15 +385,7 @@ def shopper_group(threads: str, duration: str | None, rampup: str, group_rate: s
                 body='{"name": "load ${__UUID()}"}',
             ),
         ),
-        keep_fresh(),
-        http(
-            "GET /api/products/?in_stock",
-            "/api/products/?in_stock=true&ordering=price&limit=20",
-            status("200"),
-            json_has("$.results[0].id"),
-            extract("listed", "$.results[*].id", match=-1),
-            groovy("PostProcessor", "pick a product", pick("product_id", "listed")),
-        ),
+        listed_product("GET /api/products/?in_stock", "in_stock=true&ordering=price&limit=20"),
         http(
             "GET /api/products/{id}/",
             "/api/products/${product_id}/",
@@ -339,19 +399,28 @@ def shopper_group(threads: str, duration: str | None, rampup: str, group_rate: s
             method="POST",
             body='{"wishlist_id": ${wishlist_id}, "product_id": ${product_id}}',
         ),
-        *checkout(),
+        module(CHECKOUT),
         place_order(),
-        long_poll("pending", "awaiting_payment|cancelled"),
+        module(WHILE_PENDING),
         when(
             "reserved",
             "vars.get('status') == 'awaiting_payment'",
-            groovy(
-                "Sampler",
-                "choose a test card (1 in 10 declined)",
-                CHOOSE_CARD,
+            groovy("Sampler", "choose a test card (1 in 10 declined)", CHOOSE_CARD),
+            module(PAY),
+            module(WHILE_AWAITING_PAYMENT),
+            when(
+                "declined",
+                "vars.get('status') == 'payment_failed'",
+                # As a customer would: an unpaid order counts against max_unpaid_orders
+                # (5) until its window expires, and the CSV's customers come back each run.
+                http(
+                    "POST /api/orders/{id}/cancel/",
+                    "/api/orders/${order_id}/cancel/",
+                    status("200"),
+                    json_has("$.status", "cancelled"),
+                    method="POST",
+                ),
             ),
-            pay("${card}"),
-            long_poll("awaiting_payment", "paid|payment_failed"),
         ),
         http(
             "GET /api/orders/history/",
@@ -373,13 +442,8 @@ def staff_group(threads: str, duration: str | None, group_rate: str) -> Node:
         headers("JSON and bearer", {**JSON, **BEARER}),
         rate(group_rate),
         think(),
-        once(
-            "log in as staff",
-            *login(
-                p("staff_email", "staff@example.com"), p("staff_password", "load-staff-password")
-            ),
-        ),
-        keep_fresh(),
+        as_staff(),
+        module(LOG_IN),
         *(
             http(f"GET {path}", f"{path}?limit=10", status("200"))
             for path in (
@@ -391,14 +455,7 @@ def staff_group(threads: str, duration: str | None, group_rate: str) -> Node:
         ),
         http("GET /api/users/", "/api/users/?limit=20", status("200"), json_has("$.results")),
         http("GET /api/orders/", "/api/orders/?limit=20", status("200"), json_has("$.results")),
-        http(
-            "GET /api/products/",
-            "/api/products/?ordering=-created_at&limit=20",
-            status("200"),
-            json_has("$.results[0].id"),
-            extract("listed", "$.results[*].id", match=-1),
-            groovy("PostProcessor", "pick a product", pick("product_id", "listed")),
-        ),
+        listed_product("GET /api/products/", "ordering=-created_at&limit=20"),
         http(
             "PATCH /api/products/{id}/",
             "/api/products/${product_id}/",
@@ -415,12 +472,12 @@ def flash_sale_groups(buyers: str, units: str, rampup: str) -> list[Node]:
     paid, the rest cancelled (out of stock), the stock ends at 0; checked at the end.
     The buyers log in during `rampup` (a login is a bcrypt check: 50 at once would queue
     for tens of seconds on two cores), then wait for each other and order together."""
-    staff = login(p("staff_email", "staff@example.com"), p("staff_password", "load-staff-password"))
     setup = thread_group(
         "flash-sale: put K units on sale", threads="1", loops="1", kind="SetupThreadGroup"
     ).add(
         headers("JSON and bearer", {**JSON, **BEARER}),
-        *staff,
+        as_staff(),
+        module(LOG_IN),
         http(
             "GET /api/products/?ordering=-price",
             # The dearest product: the shopper journey buys the cheapest ones.
@@ -436,10 +493,12 @@ def flash_sale_groups(buyers: str, units: str, rampup: str) -> list[Node]:
             groovy(
                 "PostProcessor",
                 "share the sale with the buyers",
-                """
+                f"""
 props.put('sale_product', vars.get('product_id'))
 props.put('sale_staff_access', vars.get('access'))
 props.put('sale_orders', java.util.Collections.synchronizedList(new ArrayList()))
+props.put('sale_units', '{units}')
+props.put('sale_buyers', '{buyers}')
 """,
             ),
             method="PATCH",
@@ -449,10 +508,19 @@ props.put('sale_orders', java.util.Collections.synchronizedList(new ArrayList())
     race = thread_group("flash-sale: buyers", threads=buyers, rampup=rampup, loops="1").add(
         customers(),
         headers("JSON and bearer", {**JSON, **BEARER}),
-        *login(),
-        *checkout("${__P(sale_product)}"),
+        module(LOG_IN),
+        groovy(
+            "Sampler",
+            "the sale's product, a card that pays",
+            f"""
+vars.put('product_id', props.get('sale_product'))
+vars.put('card', '{SUCCESS_CARD}')
+SampleResult.setIgnore()
+""",
+        ),
+        module(CHECKOUT),
         place_order(sync("every buyer at once", buyers)),
-        long_poll("pending", "awaiting_payment|cancelled"),
+        module(WHILE_PENDING),
         groovy(
             "Sampler",
             "remember the order",
@@ -461,44 +529,51 @@ props.put('sale_orders', java.util.Collections.synchronizedList(new ArrayList())
         when(
             "got a unit",
             "vars.get('status') == 'awaiting_payment'",
-            pay(SUCCESS_CARD),
-            long_poll("awaiting_payment", "paid"),
+            module(PAY),
+            module(WHILE_AWAITING_PAYMENT),
         ),
     )
-    tally = """
+    check = thread_group(
+        "flash-sale: check the outcome", threads="1", loops="1", kind="PostThreadGroup"
+    ).add(
+        headers("JSON and bearer", {**JSON, "Authorization": "Bearer ${__P(sale_staff_access)}"}),
+        module(CHECK_THE_SALE),
+    )
+    return [setup, race, check]
+
+
+TALLY = """
 def status = vars.get('status')
 synchronized (props) {
     props.put('sale_' + status, ((props.get('sale_' + status) ?: 0) as int) + 1)
 }
 """
-    verdict = f"""
+VERDICT = """
 def orders = props.get('sale_orders').size()
 def paid = (props.get('sale_paid') ?: 0) as int
 def cancelled = (props.get('sale_cancelled') ?: 0) as int
-def k = {units} as int
-def n = {buyers} as int
+def k = props.get('sale_units') as int
+def n = props.get('sale_buyers') as int
 def won = Math.min(k, n)
 def outcome = ('orders=' + orders + ' paid=' + paid + ' cancelled=' + cancelled
                + ' K=' + k + ' N=' + n)
 SampleResult.setResponseData(outcome, 'UTF-8')
-if (orders != n || paid != won || cancelled != n - won) {{
+if (orders != n || paid != won || cancelled != n - won) {
     SampleResult.setSuccessful(false)
     def expected = 'expected ' + won + ' paid and ' + (n - won) + ' cancelled: '
     SampleResult.setResponseMessage(expected + outcome)
-}}
+}
 """
-    check = thread_group(
-        "flash-sale: check the outcome", threads="1", loops="1", kind="PostThreadGroup"
-    ).add(
-        headers("JSON and bearer", {**JSON, "Authorization": "Bearer ${__P(sale_staff_access)}"}),
+
+
+def check_the_sale() -> list[Node]:
+    """Every order of the sale through the API (waiting while one still awaits payment),
+    the product's stock, and the verdict: exactly min(K, N) paid, the rest cancelled."""
+    return [
         repeat(
             "every order of the sale",
             "${__groovy(props.get('sale_orders')?.size() ?: 0)}",
-            groovy(
-                "Sampler",
-                "next order",
-                NEXT_ORDER,
-            ),
+            groovy("Sampler", "next order", NEXT_ORDER),
             http(
                 "GET /api/orders/{id}/ (outcome)",
                 # A paid order may still be on its way: wait while it awaits payment.
@@ -506,7 +581,7 @@ if (orders != n || paid != won || cancelled != n - won) {{
                 status("200"),
                 json_has("$.status", "paid|cancelled"),
                 extract("status", "$.status"),
-                groovy("PostProcessor", "tally", tally),
+                groovy("PostProcessor", "tally", TALLY),
             ),
         ),
         http(
@@ -515,16 +590,28 @@ if (orders != n || paid != won || cancelled != n - won) {{
             status("200"),
             json_has("$.stock_quantity", "0"),
         ),
-        groovy("Sampler", "check: exactly K paid, the rest cancelled", verdict),
-    )
-    return [setup, race, check]
+        groovy("Sampler", "check: exactly K paid, the rest cancelled", VERDICT),
+    ]
+
+
+FRAGMENTS: dict[str, Callable[[], list[Node]]] = {
+    LOG_IN: log_in,
+    CHECKOUT: checkout,
+    WHILE_PENDING: lambda: long_poll("pending", "awaiting_payment|cancelled"),
+    PAY: pay,
+    WHILE_AWAITING_PAYMENT: lambda: long_poll("awaiting_payment", "paid|payment_failed"),
+    CHECK_THE_SALE: check_the_sale,
+}
 
 
 # --- plans ---------------------------------------------------------------------------
 
 
 def plan(name: str, comment: str, *groups: Node) -> Node:
-    return test_plan(name, comment, http_defaults(), headers("JSON", JSON), *groups)
+    """The thread groups, then the Test Fragments their Module Controllers run."""
+    used = {node.attrs["testname"].removeprefix(MODULE) for g in groups for node in modules(g)}
+    pieces = [fragment(n, *make()) for n, make in FRAGMENTS.items() if n in used]
+    return test_plan(name, comment, http_defaults(), headers("JSON", JSON), *groups, *pieces)
 
 
 def plans() -> dict[str, Node]:
