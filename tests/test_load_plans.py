@@ -14,15 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import jmx  # tests/load, on pytest's pythonpath
+import plans
 import pytest
 
 from shared.dbadmin import service_url
 from shared.testing import bearer
 from tests.conftest import ROOT, Stack
-
-sys.path.insert(0, str(ROOT / "tests" / "load"))
-import jmx
-import plans
 
 STAFF_EMAIL = "load-staff@example.com"
 STAFF_PASSWORD = "load-staff-password"

@@ -15,11 +15,8 @@ think_ms, users_csv, staff_email, staff_password, refresh_after_s, units (flash-
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from jmx import (
     MODULE,
