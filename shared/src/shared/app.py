@@ -14,7 +14,13 @@ from fastapi.routing import APIRoute
 from starlette.middleware import Middleware
 
 from shared.auth import JwksKeySource, Revocations, TokenVerifier, authenticate_before_body
-from shared.db import autocommit, create_engine, create_public_engine, create_sessionmaker
+from shared.db import (
+    autocommit,
+    create_engine,
+    create_public_engine,
+    create_sessionmaker,
+    prefill_pool,
+)
 from shared.errors import (
     BAD_REQUEST_SLUG,
     PROBLEM_MEDIA_TYPE,
@@ -134,6 +140,8 @@ def create_service_app(
             settings, application_name=name, statement_timeout_ms=settings.db_statement_timeout_ms
         )
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        if settings.db_pool_prefill:
+            await prefill_pool(app.state.engine, settings.db_pool_size)
         app.state.read_engine = autocommit(app.state.engine)
         app.state.read_sessionmaker = create_sessionmaker(app.state.read_engine)
         public_engine = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -85,6 +85,14 @@ def create_engine(
     )
     event.listen(engine.sync_engine, "checkout", _replace_closed_connection)
     return engine
+
+
+async def prefill_pool(engine: AsyncEngine, size: int) -> None:
+    """Open `size` pooled connections now (all at once) and hand them back to the pool,
+    which keeps them."""
+    async with AsyncExitStack() as stack:
+        for _ in range(size):
+            await stack.enter_async_context(engine.connect())
 
 
 def create_public_engine(settings: ServiceSettings, *, application_name: str) -> AsyncEngine:

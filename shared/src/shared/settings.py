@@ -43,6 +43,9 @@ class ServiceSettings(BaseSettings):
     # proxy_read_timeout, so a slow or gone database gives fast 503s, not piled-up
     # requests (docs/operations.md#failures).
     db_pool_timeout_s: float = 5.0
+    # Open the web app's whole pool at startup: on a PostgreSQL whose connection slots
+    # are shared (the dev machine's 100), a pool that grows under load may find none left.
+    db_pool_prefill: bool = False
     db_connect_timeout_s: float = 3.0
     db_command_timeout_s: float = 10.0
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
