@@ -197,6 +197,15 @@ def start_shop(args: argparse.Namespace) -> Shop:
         "nginx",
         [NGINX, "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"), "-g", "daemon off;"],
     )
+    try:
+        wait_ready(urls, workdir)
+    except BaseException:
+        shop.stop()  # an interrupted start leaves nothing running
+        raise
+    return shop
+
+
+def wait_ready(urls: dict[str, list[str]], workdir: Path) -> None:
     deadline = time.monotonic() + 300
     for name, found in urls.items():
         for url in found:
@@ -207,10 +216,8 @@ def start_shop(args: argparse.Namespace) -> Shop:
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline:
-                    shop.stop()
                     raise SystemExit(f"{name} did not start; logs in {workdir}")
                 time.sleep(0.2)
-    return shop
 
 
 # ---------------------------------------------------------------- CPU from /proc

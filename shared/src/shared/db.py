@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, delete, event, func
-from sqlalchemy.exc import DisconnectionError, IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -88,11 +88,16 @@ def create_engine(
 
 
 async def prefill_pool(engine: AsyncEngine, size: int) -> None:
-    """Open `size` pooled connections now (all at once) and hand them back to the pool,
-    which keeps them."""
+    """Open up to `size` pooled connections now (all at once) and hand them back to the
+    pool, which keeps them. Best effort: a database that refuses some leaves the pool to
+    grow on demand, as without prefill (and the readiness check reports it)."""
     async with AsyncExitStack() as stack:
-        for _ in range(size):
-            await stack.enter_async_context(engine.connect())
+        for opened in range(size):
+            try:
+                await stack.enter_async_context(engine.connect())
+            except (OSError, DBAPIError) as exc:
+                log.warning("opened %d of %d pooled connections: %s", opened, size, exc)
+                break
 
 
 def create_public_engine(settings: ServiceSettings, *, application_name: str) -> AsyncEngine:
