@@ -386,12 +386,15 @@ async def audit(product_id: int, stock: tuple[int, int]) -> dict[str, Any]:
         await conn.close()
     statuses = {r["status"]: r["orders"] for r in rows}
     holding = statuses.get("paid", 0) + statuses.get("awaiting_payment", 0)
+    # A `pending` order may hold a reservation whose StockReserved orders has not applied.
+    in_flight = statuses.get("pending", 0)
     before, after = stock
     return {
         "orders_by_status": statuses,
         "stock_before_after_taken": (before, after, before - after),
-        "stock_held_by_orders": holding,
-        "oversell_or_lost_stock": after < 0 or before - after != holding,
+        "stock_held_by_orders_settled_pending": (holding, in_flight),
+        "oversell": after < 0 or before - after > holding + in_flight,
+        "stock_matches_orders": before - after == holding,
         "charged_twice": sum(r["charged_twice"] for r in rows),
         "paid_not_charged_once": sum(r["paid_not_charged_once"] for r in rows),
         "charged_not_paid_nor_refunded": sum(r["charged_not_paid"] for r in rows),
