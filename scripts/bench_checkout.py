@@ -37,7 +37,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -55,6 +55,7 @@ CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": 
 FINAL = {"paid", "cancelled", "payment_failed"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 IDLE_SECONDS = 5
+RETRIES_ON_503 = 5
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -128,6 +129,9 @@ def start_shop(args: argparse.Namespace) -> Shop:
         prefix = service.env_prefix
         env[f"{prefix}REDIS_URL"] = args.redis_url
         env[f"{prefix}LOG_LEVEL"] = "WARNING"
+        # PostgreSQL's 100 connection slots are shared by everything on the dev machine:
+        # the web apps open their whole pool at start, so that none is refused mid-run.
+        env[f"{prefix}DB_POOL_PREFILL"] = "true"
         env[f"{prefix}JWKS_URL"] = f"http://127.0.0.1:{ports['users'][0]}/.well-known/jwks.json"
         if service.has_migrations:
             env[f"{prefix}DATABASE_URL"] = service_url(service.name, database=DATABASE)
@@ -136,6 +140,8 @@ def start_shop(args: argparse.Namespace) -> Shop:
     env["USERS_JWT_PRIVATE_KEY_FILE"] = str(ROOT / "var/keys/jwt-private.pem")
     # Setup only: hashing is the login path's cost, not the checkout's.
     env["USERS_BCRYPT_ROUNDS"] = "4"
+    # users serves the setup only: a few connections of PostgreSQL's shared 100 do.
+    env["USERS_DB_POOL_SIZE"] = "4"
     # The setup may take long on a busy machine.
     env["USERS_ACCESS_TOKEN_TTL_SECONDS"] = "7200"  # noqa: S105 (a lifetime, not a secret)
     env["ORDERS_SMTP_PORT"] = str(GATEWAY_PORT + 1)
@@ -191,6 +197,15 @@ def start_shop(args: argparse.Namespace) -> Shop:
         "nginx",
         [NGINX, "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"), "-g", "daemon off;"],
     )
+    try:
+        wait_ready(urls, workdir)
+    except BaseException:
+        shop.stop()  # an interrupted start leaves nothing running
+        raise
+    return shop
+
+
+def wait_ready(urls: dict[str, list[str]], workdir: Path) -> None:
     deadline = time.monotonic() + 300
     for name, found in urls.items():
         for url in found:
@@ -201,10 +216,8 @@ def start_shop(args: argparse.Namespace) -> Shop:
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline:
-                    shop.stop()
                     raise SystemExit(f"{name} did not start; logs in {workdir}")
                 time.sleep(0.2)
-    return shop
 
 
 # ---------------------------------------------------------------- CPU from /proc
@@ -266,11 +279,13 @@ def cpu_by_process(
     shop: Shop, before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
 ) -> dict[str, float]:
     """CPU seconds of each of the shop's processes (nginx's workers count as nginx)."""
-    used: Counter[str] = Counter()
+    used: dict[str, float] = {}
     for root in shop.pids():
         for pid in (root, *_children(root)):
-            used[shop.names[root]] += after["shop"].get(pid, 0.0) - before["shop"].get(pid, 0.0)
-    return {name: round(seconds, 2) for name, seconds in used.most_common()}
+            spent = after["shop"].get(pid, 0.0) - before["shop"].get(pid, 0.0)
+            used[shop.names[root]] = used.get(shop.names[root], 0.0) + spent
+    ranked = sorted(used.items(), key=lambda item: -item[1])
+    return {name: round(seconds, 2) for name, seconds in ranked}
 
 
 class WaitSampler:
@@ -284,9 +299,14 @@ class WaitSampler:
         GROUP BY 1
     """
 
+    CONNECTIONS = """
+        SELECT count(*) FILTER (WHERE datname = $1), count(*) FROM pg_stat_activity
+    """
+
     def __init__(self) -> None:
         self.seen: Counter[str] = Counter()
         self.samples = 0
+        self.connections = (0, 0)  # the most seen: the bench database's, the server's
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
@@ -301,6 +321,12 @@ class WaitSampler:
             while True:
                 for row in await conn.fetch(self.QUERY, DATABASE):
                     self.seen[row["what"]] += row["count"]
+                if self.samples % 20 == 0:
+                    mine, total = await conn.fetchrow(self.CONNECTIONS, DATABASE)
+                    self.connections = (
+                        max(self.connections[0], mine),
+                        max(self.connections[1], total),
+                    )
                 self.samples += 1
                 await asyncio.sleep(0.05)
         finally:
@@ -317,6 +343,62 @@ class WaitSampler:
                 await self._task
         n = max(self.samples, 1)
         return {what: round(count / n, 2) for what, count in self.seen.most_common(8)}
+
+
+AUDIT = """
+    WITH mine AS (
+        SELECT DISTINCT o.id, o.status FROM orders.orders o
+        JOIN orders.order_items i ON i.order_id = o.id WHERE i.product_id = $1
+    ), charges AS (
+        SELECT p.order_id, count(*) FILTER (WHERE c.kind = 'charge' AND c.succeeded) AS charged,
+               count(*) FILTER (WHERE c.kind = 'refund' AND c.succeeded) AS refunded,
+               max(c.requests) AS requests
+        FROM payments.payments p
+        JOIN payments.provider_charges c ON c.idempotency_key IN (
+            'charge:' || p.provider_key::text, 'refund:' || p.provider_key::text)
+        WHERE p.order_id IN (SELECT id FROM mine) GROUP BY p.order_id
+    )
+    SELECT m.status, count(*) AS orders,
+           count(*) FILTER (WHERE coalesce(c.charged, 0) > 1) AS charged_twice,
+           count(*) FILTER (WHERE m.status = 'paid' AND coalesce(c.charged, 0) <> 1)
+               AS paid_not_charged_once,
+           count(*) FILTER (WHERE m.status <> 'paid'
+                            AND coalesce(c.charged, 0) > coalesce(c.refunded, 0))
+               AS charged_not_paid,
+           coalesce(sum(c.refunded), 0) AS refunds
+    FROM mine m LEFT JOIN charges c ON c.order_id = m.id GROUP BY 1
+"""
+
+
+async def audit(product_id: int, stock: tuple[int, int]) -> dict[str, Any]:
+    """What the database says about this run's orders: statuses, charges per order, and
+    whether the stock taken matches the orders holding it (no oversell, nothing lost)."""
+    import asyncpg
+    from sqlalchemy import make_url
+
+    from shared.dbadmin import admin_url
+
+    url = make_url(admin_url()).set(database=DATABASE, drivername="postgresql")
+    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        rows = await conn.fetch(AUDIT, product_id)
+    finally:
+        await conn.close()
+    statuses = {r["status"]: r["orders"] for r in rows}
+    holding = statuses.get("paid", 0) + statuses.get("awaiting_payment", 0)
+    # A `pending` order may hold a reservation whose StockReserved orders has not applied.
+    in_flight = statuses.get("pending", 0)
+    before, after = stock
+    return {
+        "orders_by_status": statuses,
+        "stock_before_after_taken": (before, after, before - after),
+        "stock_held_by_orders_settled_pending": (holding, in_flight),
+        "oversell": after < 0 or before - after > holding + in_flight,
+        "stock_matches_orders": before - after == holding,
+        "charged_twice": sum(r["charged_twice"] for r in rows),
+        "paid_not_charged_once": sum(r["paid_not_charged_once"] for r in rows),
+        "charged_not_paid_nor_refunded": sum(r["charged_not_paid"] for r in rows),
+    }
 
 
 # ---------------------------------------------------------------- the buyers
@@ -346,10 +428,28 @@ class Result:
 @dataclass
 class Counters:
     statuses: Counter[int] = field(default_factory=Counter)
+    # What each 5xx said: the request and the problem's slug (or nginx's status line).
+    errors: Counter[str] = field(default_factory=Counter)
+    retried: int = 0
 
     def saw(self, response: httpx.Response) -> httpx.Response:
         self.statuses[response.status_code] += 1
+        if response.status_code >= 500:
+            self.errors[
+                f"{response.request.method} {_kind(response.request.url.path)} "
+                f"{response.status_code} {_slug(response)}"
+            ] += 1
         return response
+
+
+def _kind(path: str) -> str:
+    return "/".join("{id}" if part.isdigit() else part for part in path.split("/"))
+
+
+def _slug(response: httpx.Response) -> str:
+    if response.headers.get("content-type", "").startswith("application/problem+json"):
+        return str(response.json().get("type", "")).rsplit("/", 1)[-1]
+    return str(response.headers.get("content-type", ""))
 
 
 def buyer_client(index: int, base_url: str, connections: int) -> httpx.AsyncClient:
@@ -379,16 +479,16 @@ async def register(index: int, base_url: str, run: str) -> Buyer:
 
 async def setup_post(client: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
     """A setup request, tried again when the loaded shop answers 5xx or drops it."""
-    for attempt in range(5):
+    for attempt in range(10):
         try:
             response = await client.post(url, **kwargs)
         except httpx.TransportError:
-            if attempt == 4:
+            if attempt == 9:
                 raise
         else:
-            if response.status_code < 500 or attempt == 4:
+            if response.status_code < 500 or attempt == 9:
                 return response
-        await asyncio.sleep(1 + attempt)
+        await asyncio.sleep(1 + attempt % 3)
     raise AssertionError("unreachable")
 
 
@@ -471,15 +571,18 @@ async def checkout(buyer: Buyer, product_id: int, result: Result, counters: Coun
 
     The clock of an order (placement, checkout-to-paid) starts at its placement."""
     client, headers = buyer.client, buyer.headers
-    await fill_cart(buyer, product_id)
+    if not buyer.carts:
+        await fill_cart(buyer, product_id)
     cart_id = buyer.carts.pop()
     result.started = time.monotonic()
-    order = counters.saw(
-        await client.post(
+    order_key = uuid.uuid4().hex
+    order = await retry_unavailable(
+        counters,
+        lambda: client.post(
             "/api/orders/",
             json={"cart_id": cart_id},
-            headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
-        )
+            headers={**headers, "Idempotency-Key": order_key},
+        ),
     )
     result.placed_at = time.monotonic()
     result.placement_s = result.placed_at - result.started
@@ -494,12 +597,13 @@ async def checkout(buyer: Buyer, product_id: int, result: Result, counters: Coun
     result.awaiting_at = time.monotonic()
     key = uuid.uuid4().hex
     while True:
-        paid = counters.saw(
-            await client.post(
+        paid = await retry_unavailable(
+            counters,
+            lambda: client.post(
                 "/api/payments/",
                 json={"order_id": order_id, "method": "card", "card": CARD},
                 headers={**headers, "Idempotency-Key": key},
-            )
+            ),
         )
         if paid.status_code == 202:
             break
@@ -513,6 +617,20 @@ async def checkout(buyer: Buyer, product_id: int, result: Result, counters: Coun
         result.paid_at = time.monotonic()
 
 
+async def retry_unavailable(
+    counters: Counters, send: Callable[[], Awaitable[httpx.Response]]
+) -> httpx.Response:
+    """Send; on a 503 wait its Retry-After and send again (a placement or payment with the
+    same Idempotency-Key), as a well-behaved client does. Every 503 is still counted."""
+    for attempt in range(RETRIES_ON_503 + 1):
+        response = counters.saw(await send())
+        if response.status_code != 503 or attempt == RETRIES_ON_503:
+            return response
+        counters.retried += 1
+        await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+    raise AssertionError("unreachable")
+
+
 async def wait_for_change(
     client: httpx.AsyncClient,
     headers: dict[str, str],
@@ -521,10 +639,11 @@ async def wait_for_change(
     counters: Counters,
 ) -> str:
     for _ in range(4):
-        response = counters.saw(
-            await client.get(
+        response = await retry_unavailable(
+            counters,
+            lambda: client.get(
                 f"/api/orders/{order_id}/?changed_from={status}&wait=25", headers=headers
-            )
+            ),
         )
         if response.status_code != 200:
             return f"poll {response.status_code}"
@@ -557,7 +676,8 @@ def report(
     by_process: dict[str, float],
     waits: dict[str, float],
     wall: float,
-    stock: tuple[int, int],
+    checks: dict[str, Any],
+    extra: dict[str, Any],
 ) -> dict[str, Any]:
     t0 = min(r.started for r in results)
     placed = [r for r in results if r.placed_at is not None and r.final != "placement"]
@@ -566,7 +686,6 @@ def report(
     last_final = max((r.paid_at or r.placed_at or 0) for r in results) - t0
     placing = max(r.placed_at or t0 for r in results) - t0
     paying = max((r.paid_at or t0) for r in paid) - t0 if paid else 0.0
-    before, after = stock
     shop_cpu = cpu["shop"] + cpu["postgres"]
     # What the shop burns doing nothing (consumers' blocking reads, sweeps), over this run.
     idle_cpu = (idle["shop"] + idle["postgres"]) * wall
@@ -580,8 +699,9 @@ def report(
         "outcomes": dict(outcomes),
         "http_5xx": sum(n for code, n in counters.statuses.items() if code >= 500),
         "http_statuses": dict(counters.statuses),
-        "stock_before_after_sold": (before, after, len(paid)),
-        "oversell": before - after != len(paid) or after < 0,
+        "http_5xx_by_kind": dict(counters.errors.most_common(6)),
+        "retried_after_503": counters.retried,
+        **checks,
         "all_final_after_s": round(last_final, 2),
         "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
         "cpu_ms_per_paid_order": round(1000 * shop_cpu / len(paid), 1) if paid else None,
@@ -592,6 +712,7 @@ def report(
         "postgres_active_backends_by_wait": waits,
         "client_start_lag_ms": ms([r.dispatched - r.scheduled for r in results]),
         "wall_s": round(wall, 1),
+        **extra,
     }
     print(f"\n== {name}")
     for key, value in figures.items():
@@ -669,6 +790,13 @@ async def bench(args: argparse.Namespace, shop: Shop) -> list[dict[str, Any]]:
             # account's cart takes a line of it first (and is never ordered).
             await fill_cart(buyers[-1], product)
             active = buyers[: min(len(buyers) - 1, orders)]
+            if mode == "flash":
+                # The buyers of a flash sale wait with the product in their cart: the
+                # release is their placements, all at once.
+                for start in range(0, len(active), 50):
+                    await asyncio.gather(
+                        *(fill_cart(b, product) for b in active[start : start + 50])
+                    )
             stock_before = await stock_of(admin, product)
             await asyncio.sleep(2)  # let the setup's events drain
             quiet = cpu_snapshot(shop)
@@ -679,12 +807,21 @@ async def bench(args: argparse.Namespace, shop: Shop) -> list[dict[str, Any]]:
             sampler = WaitSampler()
             sampler.start()
             started = time.monotonic()
+            load_start = os.getloadavg()[0]
             results = await run_orders(active, product, schedule, counters)
             wall = time.monotonic() - started
+            load = (round(load_start, 1), round(os.getloadavg()[0], 1))
             after = cpu_snapshot(shop)
             waits = await sampler.stop()
-            await asyncio.sleep(1)  # stock commits follow the payments
-            stock_after = await stock_of(admin, product)
+            # Stock commits and releases, and orders' answers, follow the outcomes: audit
+            # once the figures stop moving (or after 30 s).
+            checks: dict[str, Any] = {}
+            for _ in range(10):
+                await asyncio.sleep(3)
+                stock_after = await stock_of(admin, product)
+                settled, checks = checks, await audit(product, (stock_before, stock_after))
+                if settled == checks:
+                    break
             figures.append(
                 report(
                     name,
@@ -695,7 +832,12 @@ async def bench(args: argparse.Namespace, shop: Shop) -> list[dict[str, Any]]:
                     cpu_by_process(shop, before, after),
                     waits,
                     wall,
-                    (stock_before, stock_after),
+                    checks,
+                    {
+                        "load_average_start_end": load,
+                        "pg_connections_max_bench_server": sampler.connections,
+                        "client_cpu_s": round(cpu_used(before, after)["client"], 2),
+                    },
                 )
             )
         for buyer in buyers:
@@ -761,7 +903,10 @@ def main() -> None:
         print(f"the shop's logs: {shop.workdir}", file=sys.stderr)
         raise
     shop.stop()
-    shutil.rmtree(shop.workdir, ignore_errors=True)
+    if os.environ.get("BENCH_KEEP_LOGS"):
+        print(f"the shop's logs: {shop.workdir}")
+    else:
+        shutil.rmtree(shop.workdir, ignore_errors=True)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 

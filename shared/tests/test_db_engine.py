@@ -8,7 +8,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from shared.db import create_engine
+from shared.db import create_engine, prefill_pool
 from shared.dbadmin import service_url
 from shared.settings import ServiceSettings
 
@@ -46,3 +46,25 @@ async def test_a_statement_past_its_timeout_is_cancelled(test_database: str) -> 
     finally:
         await engine.dispose()
     assert getattr(raised.value.orig, "sqlstate", None) == "57014"
+
+
+async def test_prefill_opens_the_whole_pool_and_keeps_it(test_database: str) -> None:
+    engine = create_engine(_settings(test_database), application_name="test", pool_size=3)
+    try:
+        await prefill_pool(engine, 3)
+        assert (engine.pool.checkedin(), engine.pool.checkedout()) == (3, 0)  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
+
+
+async def test_prefill_stops_at_the_first_refused_connection() -> None:
+    refusing = ServiceSettings(
+        environment="test",
+        database_url=SecretStr("postgresql+asyncpg://nobody:x@127.0.0.1:1/none"),
+    )
+    engine = create_engine(refusing, application_name="test", pool_size=3)
+    try:
+        await prefill_pool(engine, 3)  # logs, does not raise: the pool grows on demand
+        assert engine.pool.checkedin() == 0  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()

@@ -15,7 +15,13 @@ from starlette.middleware import Middleware
 from shared.api.ids import MAX_ID
 from shared.api.problems import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from shared.auth import JwksKeySource, Revocations, TokenVerifier, authenticate_before_body
-from shared.db import autocommit, create_engine, create_public_engine, create_sessionmaker
+from shared.db import (
+    autocommit,
+    create_engine,
+    create_public_engine,
+    create_sessionmaker,
+    prefill_pool,
+)
 from shared.errors import BAD_REQUEST_SLUG
 from shared.events.envelope import EventCatalog, export_json_schemas
 from shared.health import router as health_router
@@ -145,6 +151,8 @@ def create_service_app(
             statement_timeout_ms=round(settings.db_statement_timeout_seconds * 1000),
         )
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        if settings.db_pool_prefill:
+            await prefill_pool(app.state.engine, settings.db_pool_size)
         app.state.read_engine = autocommit(app.state.engine)
         app.state.read_sessionmaker = create_sessionmaker(app.state.read_engine)
         public_engine = None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, delete, event, func
-from sqlalchemy.exc import DisconnectionError, IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -85,6 +85,19 @@ def create_engine(
     )
     event.listen(engine.sync_engine, "checkout", _replace_closed_connection)
     return engine
+
+
+async def prefill_pool(engine: AsyncEngine, size: int) -> None:
+    """Open up to `size` pooled connections now (all at once) and hand them back to the
+    pool, which keeps them. Best effort: a database that refuses some leaves the pool to
+    grow on demand, as without prefill (and the readiness check reports it)."""
+    async with AsyncExitStack() as stack:
+        for opened in range(size):
+            try:
+                await stack.enter_async_context(engine.connect())
+            except (OSError, DBAPIError) as exc:
+                log.warning("opened %d of %d pooled connections: %s", opened, size, exc)
+                break
 
 
 def create_public_engine(settings: ServiceSettings, *, application_name: str) -> AsyncEngine:

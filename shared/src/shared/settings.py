@@ -66,6 +66,9 @@ class ServiceSettings(BaseSettings):
     # proxy_read_timeout, so a slow or gone database gives fast 503s, not piled-up
     # requests (docs/operations.md#failures).
     db_pool_timeout_seconds: float = 5.0
+    # Open the web app's whole pool at startup: on a PostgreSQL whose connection slots
+    # are shared (the dev machine's 100), a pool that grows under load may find none left.
+    db_pool_prefill: bool = False
     db_connect_timeout_seconds: float = 3.0
     db_command_timeout_seconds: float = 10.0
     # Streams, token revocations and login throttling: what must never be evicted (compose

@@ -32,6 +32,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.status_watch = StatusWatch(app.state.engine)
+        await app.state.status_watch.start()
         yield
         await app.state.status_watch.close()
 

@@ -41,6 +41,10 @@ class StatusWatch:
             for event in self._waiters.get(int(payload), ()):
                 event.set()
 
+    async def start(self) -> None:
+        """LISTEN now, rather than at the first long poll (which retries if this failed)."""
+        await self._listen()
+
     async def _listen(self) -> bool:
         async with self._lock:
             if self._conn is not None and not self._conn.is_closed():
