@@ -25,7 +25,7 @@ POOL_SIZE = 2
 def settings(settings: OrdersSettings) -> OrdersSettings:
     # A short wait keeps the test fast; the answer does not depend on it, because the
     # test holds every connection until it has the answer.
-    return settings.model_copy(update={"db_pool_size": POOL_SIZE, "db_pool_timeout_s": 2.0})
+    return settings.model_copy(update={"db_pool_size": POOL_SIZE, "db_pool_timeout_seconds": 2.0})
 
 
 async def test_a_full_pool_answers_503_busy_and_the_retry_places_once(
