@@ -69,13 +69,14 @@ def users_cli(stack: Stack, test_database: str, *args: str) -> None:
         "USERS_DATABASE_URL": service_url("users", database=test_database),
         "USERS_BCRYPT_ROUNDS": "4",
     }
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "users.cli", *args],
         env=env,
-        check=True,
         capture_output=True,
+        text=True,
         timeout=120,
     )
+    assert done.returncode == 0, f"users.cli {args[0]} failed:\n{done.stderr[-3000:]}"
 
 
 @pytest.fixture(scope="module")

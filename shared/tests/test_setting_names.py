@@ -32,3 +32,14 @@ def test_the_new_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = NamedSettings()
     assert (settings.db_statement_timeout_seconds, settings.events.claim_idle_seconds) == (2.5, 7)
     assert all(new.endswith("_SECONDS") for new in RENAMED_SUFFIXES.values())
+
+
+def test_the_history_settings_refuse_their_old_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orders.history.settings import CassandraSettings, HistorySettings
+
+    monkeypatch.setenv("ORDERS_HISTORY_LAG_INTERVAL_S", "5")
+    with pytest.raises(ValidationError, match="ORDERS_HISTORY_LAG_INTERVAL_SECONDS"):
+        HistorySettings()
+    monkeypatch.setenv("CASSANDRA_REQUEST_TIMEOUT_S", "5")
+    with pytest.raises(ValidationError, match="CASSANDRA_REQUEST_TIMEOUT_SECONDS"):
+        CassandraSettings()

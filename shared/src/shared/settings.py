@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import SecretStr, model_validator
@@ -34,6 +35,16 @@ RENAMED_SUFFIXES = {
     "EVENTS__STREAM_TRIM_MARGIN_S": "EVENTS__STREAM_TRIM_MARGIN_SECONDS",
     "EVENTS__MAINTENANCE_INTERVAL_S": "EVENTS__MAINTENANCE_INTERVAL_SECONDS",
 }
+
+
+def refuse_renamed(prefix: str, renamed: Mapping[str, str]) -> None:
+    """Raise when a variable of an old name (`prefix` + old) is still set, naming the new."""
+    prefix = prefix.upper()
+    if not prefix:
+        return
+    for old, new in renamed.items():
+        if prefix + old in os.environ:
+            raise ValueError(f"{prefix}{old} was renamed {prefix}{new} (in seconds)")
 
 
 class ServiceSettings(BaseSettings):
@@ -106,12 +117,7 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_renamed_variables(self) -> ServiceSettings:
-        prefix = str(self.model_config.get("env_prefix") or "").upper()
-        if not prefix:
-            return self
-        for old, new in RENAMED_SUFFIXES.items():
-            if prefix + old in os.environ:
-                raise ValueError(f"{prefix}{old} was renamed {prefix}{new} (in seconds)")
+        refuse_renamed(str(self.model_config.get("env_prefix") or ""), RENAMED_SUFFIXES)
         return self
 
     @model_validator(mode="after")

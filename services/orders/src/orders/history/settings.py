@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.settings import refuse_renamed
 
 Consistency = Literal["ONE", "LOCAL_ONE", "LOCAL_QUORUM", "QUORUM", "EACH_QUORUM", "ALL"]
 
@@ -32,6 +34,11 @@ class CassandraSettings(BaseSettings):
     username: str = ""
     password: str = ""
 
+    @model_validator(mode="after")
+    def _refuse_renamed_variables(self) -> CassandraSettings:
+        refuse_renamed("CASSANDRA_", {"REQUEST_TIMEOUT_S": "REQUEST_TIMEOUT_SECONDS"})
+        return self
+
     @property
     def hosts(self) -> list[str]:
         return [host.strip() for host in self.contact_points.split(",") if host.strip()]
@@ -50,3 +57,8 @@ class HistorySettings(BaseSettings):
     # Port of the worker's Prometheus endpoint (0: none); the lag gauge is served there.
     metrics_port: int = Field(default=9310, ge=0, le=65535)
     lag_interval_seconds: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _refuse_renamed_variables(self) -> HistorySettings:
+        refuse_renamed("ORDERS_HISTORY_", {"LAG_INTERVAL_S": "LAG_INTERVAL_SECONDS"})
+        return self
