@@ -316,12 +316,14 @@ def apps(services: list[registry.Service]) -> dict[str, Any]:
     return out
 
 
-# The gateway's per-address limits (deploy/nginx/render.py `Limits.from_env`).
+# The gateway's per-address limits (deploy/nginx/render.py `Limits.from_env`, and the
+# long polls' connection limit).
 GATEWAY_LIMITS = (
     "GATEWAY_AUTH_RATE",
     "GATEWAY_AUTH_BURST",
     "GATEWAY_API_RATE",
     "GATEWAY_API_BURST",
+    "GATEWAY_LONG_POLL_CONNECTIONS",
 )
 
 

@@ -183,6 +183,19 @@ def test_nginx_for_compose_resolves_replicas_through_docker_dns(tmp_path: Path) 
     ).read_text().replace(strip[1], "X")
 
 
+def test_the_gateway_limits_reach_the_nginx_image_in_compose() -> None:
+    """Each limit `make run` takes from the environment is a build argument of compose's
+    nginx and an ARG of its Dockerfile, which render.py reads while the image builds."""
+    from deploy.compose import GATEWAY_LIMITS
+
+    dockerfile = (ROOT / "deploy/nginx/Dockerfile").read_text()
+    args = load_compose()["services"]["nginx"]["build"]["args"]
+    assert "GATEWAY_LONG_POLL_CONNECTIONS" in GATEWAY_LIMITS
+    for name in GATEWAY_LIMITS:
+        assert args[name] == f"${{{name}:-}}"
+        assert re.search(rf"^ARG {name}=$", dockerfile, re.MULTILINE), name
+
+
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_dockerfiles_pass_hadolint(dockerfile: Path) -> None:
     result = subprocess.run(
