@@ -80,6 +80,8 @@ class Shop:
     workdir: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
+    # The web replicas' ports by process name, to count the requests each one served.
+    web_ports: dict[str, int] = field(default_factory=dict)
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
@@ -151,14 +153,16 @@ def start_shop(args: argparse.Namespace) -> Shop:
 
     def start(name: str, command: list[str], extra: dict[str, str] | None = None) -> None:
         log = (workdir / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            command, cwd=ROOT, env={**env, **(extra or {})}, stdout=log, stderr=log
-        )
+        # BENCH_REPLICA_ENV gives one replica an environment of its own: e.g. an older
+        # copy of a package on its PYTHONPATH, to compare two versions in the same run.
+        own = {**env, **(extra or {}), **args.replica_env.get(name, {})}
+        process = subprocess.Popen(command, cwd=ROOT, env=own, stdout=log, stderr=log)
         shop.processes.append(process)
         shop.names[process.pid] = name
 
     for service in services:
         for i, p in enumerate(ports[service.name], start=1):
+            shop.web_ports[f"{service.name}-{i}"] = p
             start(
                 f"{service.name}-{i}",
                 stack_script.uvicorn_command(service.app, p),
@@ -286,6 +290,34 @@ def cpu_by_process(
             used[shop.names[root]] = used.get(shop.names[root], 0.0) + spent
     ranked = sorted(used.items(), key=lambda item: -item[1])
     return {name: round(seconds, 2) for name, seconds in ranked}
+
+
+def requests_served(shop: Shop) -> dict[str, float]:
+    """Requests each web replica has answered so far (its `http_requests_total`)."""
+    served: dict[str, float] = {}
+    for name, port in shop.web_ports.items():
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            continue
+        served[name] = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("http_requests_total{")
+        )
+    return served
+
+
+def cpu_per_request(
+    by_process: dict[str, float], before: dict[str, float], after: dict[str, float]
+) -> dict[str, tuple[int, float]]:
+    """(requests, CPU ms per request) of each web replica that served some in the run."""
+    figures: dict[str, tuple[int, float]] = {}
+    for name, count in after.items():
+        served = count - before.get(name, 0.0)
+        if served > 0 and name in by_process:
+            figures[name] = (round(served), round(1000 * by_process[name] / served, 2))
+    return figures
 
 
 class WaitSampler:
@@ -803,6 +835,7 @@ async def bench(args: argparse.Namespace, shop: Shop) -> list[dict[str, Any]]:
             await asyncio.sleep(IDLE_SECONDS)
             idle = {k: v / IDLE_SECONDS for k, v in cpu_used(quiet, cpu_snapshot(shop)).items()}
             counters = Counters()
+            served_before = requests_served(shop)
             before = cpu_snapshot(shop)
             sampler = WaitSampler()
             sampler.start()
@@ -812,6 +845,7 @@ async def bench(args: argparse.Namespace, shop: Shop) -> list[dict[str, Any]]:
             wall = time.monotonic() - started
             load = (round(load_start, 1), round(os.getloadavg()[0], 1))
             after = cpu_snapshot(shop)
+            served_after = requests_served(shop)
             waits = await sampler.stop()
             # Stock commits and releases, and orders' answers, follow the outcomes: audit
             # once the figures stop moving (or after 30 s).
@@ -829,11 +863,14 @@ async def bench(args: argparse.Namespace, shop: Shop) -> list[dict[str, Any]]:
                     counters,
                     cpu_used(before, after),
                     idle,
-                    cpu_by_process(shop, before, after),
+                    by_process := cpu_by_process(shop, before, after),
                     waits,
                     wall,
                     checks,
                     {
+                        "requests_and_cpu_ms_per_request": cpu_per_request(
+                            by_process, served_before, served_after
+                        ),
                         "load_average_start_end": load,
                         "pg_connections_max_bench_server": sampler.connections,
                         "client_cpu_s": round(cpu_used(before, after)["client"], 2),
@@ -874,12 +911,22 @@ def parse_args() -> argparse.Namespace:
         "--worker-replicas", default=e("BENCH_WORKER_REPLICAS", ""), help="payments-worker=2"
     )
     parser.add_argument("--env", action="append", default=[], help="NAME=value for every process")
+    parser.add_argument(
+        "--replica-env",
+        default=e("BENCH_REPLICA_ENV", ""),
+        help="orders-2:PYTHONPATH=/old/services/orders/src (';' between entries)",
+    )
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     args.modes = [m for m in args.modes.split(",") if m]
     args.replicas = _counts(args.replicas)
     args.worker_replicas = _counts(args.worker_replicas)
     args.extra_env = dict(item.split("=", 1) for item in args.env)
+    spec, args.replica_env = args.replica_env, {}
+    for item in filter(None, spec.split(";")):
+        name, _, assignment = item.partition(":")
+        variable, _, value = assignment.partition("=")
+        args.replica_env.setdefault(name, {})[variable] = value
     return args
 
 

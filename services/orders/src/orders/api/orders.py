@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.api.deps import Settings
 from orders.api.schemas import OrderIn, OrderOut
@@ -23,7 +22,7 @@ from shared.api.idempotency import OptionalIdempotencyKey
 from shared.api.ids import PathId
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser, Principal, StaffUser
-from shared.db import DbSession
+from shared.db import DbSession, read_session
 from shared.idempotency import Answer
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
@@ -107,7 +106,6 @@ async def create_order(
 async def get_order(
     order_id: PathId,
     user: CurrentUser,
-    session: DbSession,
     request: Request,
     changed_from: Annotated[
         OrderStatus | None,
@@ -122,31 +120,35 @@ async def get_order(
     With `changed_from=pending&wait=25` the answer waits until the order leaves `pending`
     (or 25 s pass), so an SPA learns the saga's outcome without polling in a loop.
     """
-    order = await lifecycle.get(session, user, order_id)
-    if changed_from is not None and wait > 0 and order.status == changed_from:
-        order = await _await_change(request, session, user, order_id, changed_from, wait)
-    return OrderOut.model_validate(order)
+    if changed_from is not None and wait > 0:
+        return await _await_change(request, user, order_id, changed_from, wait)
+    return await _read(request, user, order_id)
+
+
+async def _read(request: Request, user: Principal, order_id: int) -> OrderOut:
+    # One statement in autocommit: no BEGIN and COMMIT round trips, and the connection
+    # goes back to the pool as soon as the order is read.
+    async with read_session(request) as session:
+        return OrderOut.model_validate(await lifecycle.get(session, user, order_id))
 
 
 async def _await_change(
     request: Request,
-    session: AsyncSession,
     user: Principal,
     order_id: int,
     changed_from: OrderStatus,
     wait: float,
-) -> Order:
+) -> OrderOut:
     watch: StatusWatch = request.app.state.status_watch
+    # Registered before the read: a change that commits after it still wakes us. No
+    # connection is held while we wait.
     async with watch.watching(order_id) as changed:
-        # Ending the transaction hands the connection back to the pool while we wait.
-        await session.commit()
-        order = await lifecycle.get(session, user, order_id)
+        order = await _read(request, user, order_id)
         if order.status != changed_from or changed is None:
             return order
-        await session.commit()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(changed.wait(), wait)
-        return await lifecycle.get(session, user, order_id)
+        return await _read(request, user, order_id)
 
 
 @router.post(

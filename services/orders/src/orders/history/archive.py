@@ -17,22 +17,24 @@ from orders.history.tables import event_archive
 from shared.events.envelope import Envelope
 
 
+def row(event: Envelope[Any]) -> dict[str, Any]:
+    """The archive row of an event."""
+    return {
+        "event_id": event.event_id,
+        "occurred_at": event.occurred_at,
+        "type": event.type,
+        "producer": event.producer,
+        "aggregate_id": event.aggregate_id,
+        # The payload models keep undeclared fields, so this is the whole event.
+        "envelope": event.model_dump(mode="json"),
+    }
+
+
 async def append(session: AsyncSession, events: list[Envelope[Any]]) -> None:
     """Archive the events (a repeat is a no-op: the event id is the key)."""
     if not events:
         return
-    rows = [
-        {
-            "event_id": event.event_id,
-            "occurred_at": event.occurred_at,
-            "type": event.type,
-            "producer": event.producer,
-            "aggregate_id": event.aggregate_id,
-            # The payload models keep undeclared fields, so this is the whole event.
-            "envelope": event.model_dump(mode="json"),
-        }
-        for event in events
-    ]
+    rows = [row(event) for event in events]
     await session.execute(insert(event_archive).values(rows).on_conflict_do_nothing())
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from orders.history import archive, gate
 from orders.history.events import IGNORED, ORDERS_STREAM, PAYLOADS, PAYMENTS_STREAM
 from orders.history.metrics import measure_lag
+from orders.history.postgres_store import PostgresHistoryStore
 from orders.history.projector import fold
 from orders.history.settings import CassandraSettings, HistorySettings
 from orders.history.store import HistoryStore, open_store
@@ -42,6 +43,9 @@ def build_handlers(store: HistoryStore) -> EventHandlers:
 
     async def project(session: AsyncSession, event: Envelope[Any]) -> None:
         await gate.enter_fold(session)
+        if isinstance(store, PostgresHistoryStore):
+            await store.archive_and_apply(session, event, fold(event))  # one round trip
+            return
         await archive.append(session, [event])
         await store.apply(session, [fold(event)])
 
