@@ -3,6 +3,7 @@ one bearer scheme, nginx's own answers, events; valid OpenAPI 3.1.
 
 No `from __future__ import annotations`: FastAPI must see the local `Product` classes."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,11 +175,15 @@ def bounds(node: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize("package", ["users", "catalog", "orders", "payments"])
-def test_id_bounds_are_the_exact_bigint_range(package: str) -> None:
+def test_id_bounds_are_the_exact_bigint_range(
+    package: str, jwt_private_key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """FastAPI keeps bounds as floats, and 2**63 - 1 became 2.0**63, one more than any id
     the models accept: a client trusting the document would be refused."""
     import importlib
 
+    # The users app loads its signing key at creation: the session's key, not var/keys.
+    monkeypatch.setenv("USERS_JWT_PRIVATE_KEY_FILE", str(jwt_private_key_file))
     document = importlib.import_module(f"{package}.main").create_app().openapi()
     found = bounds(document)
     assert 2**63 - 1 in found
