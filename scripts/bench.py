@@ -10,7 +10,7 @@ Every read reports req/s, p50/p99 and the CPU time the catalog replicas spent pe
 (utime + stime from /proc/<pid>/stat over the measured run, divided by the requests wrk
 completed): a figure that holds on a busy machine where req/s does not.
 
-- list (micro-cache): the first product page, anonymous: the gateway's 1 s micro-cache
+- list (micro-cache): the first product page, anonymous: the gateway's micro-cache
 - list (Redis): the same page with an Authorization header, so nginx passes every request
   to a replica, which answers from Redis; `bare nginx` serves the same bytes from a file
   in the same run, the ceiling it is compared with

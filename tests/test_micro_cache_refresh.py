@@ -27,6 +27,7 @@ from tests.conftest import NGINX, free_port, registry, render, start, stop
 TIMEOUT = httpx.Timeout(15.0)
 SLOW = "/.well-known/jwks.json?slow"
 FAST = "/.well-known/jwks.json?fast"
+SHARED = "/.well-known/jwks.json?shared"  # says s-maxage, as the catalog's pages do
 
 
 class HeldUpstream(http.server.ThreadingHTTPServer):
@@ -56,7 +57,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "public, max-age=1")
+        shared = ", s-maxage=60" if self.path == SHARED else ""
+        self.send_header("Cache-Control", f"public, max-age=1{shared}")
         self.end_headers()
         self.wfile.write(body)
 
@@ -148,3 +150,16 @@ def test_a_stale_page_is_refreshed_by_the_request_that_found_it(
         assert refresher["slow"].headers["x-cache-status"] == "EXPIRED"
         assert refresher["slow"].json()["version"] > 2
         assert first.get(FAST).headers["x-cache-status"] in ("HIT", "EXPIRED")
+
+
+def test_the_gateway_keeps_a_page_for_its_s_maxage_not_its_max_age(gateway_url: str) -> None:
+    """The catalog gives browsers 1 s and the micro-cache longer (`s-maxage`)."""
+    with httpx.Client(base_url=gateway_url, timeout=TIMEOUT) as client:
+        for _ in range(2):  # stored from the second request on
+            stored = client.get(SHARED).json()["version"]
+            client.get(FAST)
+        time.sleep(2.2)  # past max-age=1 in nginx's whole seconds (above)
+        assert client.get(FAST).headers["x-cache-status"] == "EXPIRED"
+        kept = client.get(SHARED)
+        assert kept.headers["x-cache-status"] == "HIT"
+        assert kept.json()["version"] == stored

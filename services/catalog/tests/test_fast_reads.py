@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -14,8 +16,20 @@ from catalog.api.fast_reads import CachedReads
 from catalog.main import create_app
 from catalog.settings import CatalogSettings
 
-# Headers that differ between any two responses, whoever answers.
-VOLATILE = {"x-request-id", "date"}
+# Headers that differ between any two responses, whoever answers: the shared cache's
+# validity is drawn per answer (`_fresh` checks it).
+VOLATILE = {"x-request-id", "date", "cache-control"}
+CACHE_CONTROL = re.compile(r"public, max-age=1, s-maxage=([0-9]+)")
+
+
+def _fresh(headers: Mapping[str, str]) -> int:
+    """The answer's shared-cache validity, within the settings' range."""
+    match = CACHE_CONTROL.fullmatch(headers["cache-control"])
+    assert match is not None, headers["cache-control"]
+    defaults = CatalogSettings()
+    seconds = int(match.group(1))
+    assert defaults.shared_cache_min_seconds <= seconds <= defaults.shared_cache_max_seconds
+    return seconds
 
 
 def _same(a: httpx.Response, b: httpx.Response) -> None:
@@ -24,6 +38,8 @@ def _same(a: httpx.Response, b: httpx.Response) -> None:
     assert {k: v for k, v in a.headers.items() if k not in VOLATILE} == {
         k: v for k, v in b.headers.items() if k not in VOLATILE
     }
+    _fresh(a.headers)
+    _fresh(b.headers)
 
 
 class Route:
@@ -76,9 +92,31 @@ async def test_a_hit_is_answered_without_the_route(app: FastAPI, make_product: A
     assert sent[0]["status"] == 200
     assert sent[1]["body"] == routed.content
     headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
-    assert headers == {
+    _fresh(headers)
+    assert {k: v for k, v in headers.items() if k not in VOLATILE} == {
         k: v for k, v in routed.headers.items() if k not in VOLATILE | {"x-served-by"}
     }
+
+
+async def test_shared_validity_is_spread_over_the_range(
+    client: httpx.AsyncClient, make_product: Any
+) -> None:
+    """Pages cached in the same second must not all expire in the same second."""
+    product = await make_product()
+    url = f"/api/products/{product.id}/"
+    await client.get(url)  # the route fills the cache; the rest are fast-path hits
+    seen = {_fresh((await client.get(url)).headers) for _ in range(60)}
+    seen |= {_fresh((await client.get("/api/products/")).headers) for _ in range(60)}
+    defaults = CatalogSettings()
+    # 120 draws from 5 values: each is missed with probability (4/5)**120, about 2e-12.
+    assert seen == set(
+        range(defaults.shared_cache_min_seconds, defaults.shared_cache_max_seconds + 1)
+    )
+
+
+def test_a_shared_validity_range_upside_down_is_refused() -> None:
+    with pytest.raises(ValueError, match="shared_cache_max_seconds"):
+        CatalogSettings(shared_cache_min_seconds=5, shared_cache_max_seconds=4)
 
 
 async def test_a_miss_goes_to_the_route_and_takes_no_fill_lock(

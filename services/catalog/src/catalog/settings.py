@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.dbadmin import service_url
@@ -19,6 +19,12 @@ class CatalogSettings(ServiceSettings):
     # product only, and a shop's long tail of products stays served from Redis.
     product_cache_ttl_seconds: int = 300
     cache_ttl_seconds: int = 30
+    # How long a shared cache (the gateway's micro-cache) may reuse a product or list page:
+    # each answer draws its `s-maxage` from this range, so that pages cached in the same
+    # second do not all expire in the same second and reach a replica in one burst
+    # (docs/catalog.md, "The fixed-rate tail"). Browsers keep a page 1 s whatever this is.
+    shared_cache_min_seconds: int = Field(default=3, ge=1)
+    shared_cache_max_seconds: int = Field(default=7, ge=1)
     # How long other requests wait for the one that rebuilds a missing cache entry.
     cache_fill_wait_seconds: float = 0.5
     # The shape of an anonymous search (catalog.domain.search): words, and OR operators.
@@ -27,3 +33,9 @@ class CatalogSettings(ServiceSettings):
     search_max_or: int = 4
     # How often a replica recomputes the category statistics report; 0 turns it off.
     category_stats_refresh_seconds: float = 60.0
+
+    @model_validator(mode="after")
+    def _shared_cache_range(self) -> CatalogSettings:
+        if self.shared_cache_max_seconds < self.shared_cache_min_seconds:
+            raise ValueError("shared_cache_max_seconds is below shared_cache_min_seconds")
+        return self

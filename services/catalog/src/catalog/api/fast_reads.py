@@ -75,7 +75,8 @@ class CachedReads:
 
 async def _answer(scope: Scope, send: Send, entry: Entry) -> None:
     """The route's response (`http_cache.conditional_json`), written directly."""
-    headers = [(k.lower().encode(), v.encode()) for k, v in cache_headers(entry.etag).items()]
+    fresh = cache_headers(entry.etag, scope["app"].state.settings)
+    headers = [(k.lower().encode(), v.encode()) for k, v in fresh.items()]
     if_none_match = None
     for name, value in scope["headers"]:
         if name == b"if-none-match":
