@@ -97,6 +97,17 @@ class ThrowawayPostgres:
         time.sleep(down_s)
         self.start()
 
+    def refuse_connections(self, seconds: float) -> None:
+        """For `seconds`, every new connection to the shop database is refused as a full
+        server refuses it (SQLSTATE 53300, too many connections); open ones go on."""
+        psql = [str(find_tool("psql")), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+        psql += ["-U", "postgres", "-d", "postgres", "-c"]
+        subprocess.run([*psql, "ALTER DATABASE shop CONNECTION LIMIT 0"], check=True)
+        try:
+            time.sleep(seconds)
+        finally:
+            subprocess.run([*psql, "ALTER DATABASE shop CONNECTION LIMIT -1"], check=True)
+
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")

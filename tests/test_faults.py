@@ -104,13 +104,17 @@ def assert_books_balance(stack: FaultStack, order_ids: list[int], product: int) 
     assert not books.wrong, describe(books)
 
 
-@pytest.mark.parametrize("dependency", ["postgres", "redis"])
+@pytest.mark.parametrize("dependency", ["postgres", "redis", "postgres-full"])
 def test_a_restart_mid_checkout_loses_and_doubles_nothing(
     stack: FaultStack, shop: Shop, product: int, dependency: str
 ) -> None:
     def restart() -> None:
         if dependency == "postgres":
             stack.pg.restart("fast", down_s=1.0)
+        elif dependency == "postgres-full":
+            # Not a restart: the server stays up and refuses new connections for a while,
+            # as it does when its max_connections are all taken.
+            stack.pg.refuse_connections(seconds=10.0)
         else:
             stack.redis.restart(down_s=1.0)
 
