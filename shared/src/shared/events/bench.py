@@ -1,12 +1,16 @@
 """End-to-end benchmark of the backbone: commit -> outbox -> relay -> stream -> handled.
 
     python -m shared.events.bench [--events 20000] [--rate 500] [--seconds 10] [--consumers 1]
+                                  [--loops asyncio,uvloop]
 
 Runs in a scratch schema (dropped afterwards) of `--database-url` and on scratch streams
 of `--redis-url`. Producers run in this process, relays and consumers in processes of
 their own. Phase 1 measures sustained throughput with writers
 committing as fast as they can; phase 2 paces one event per transaction at `--rate` and
 reports latency percentiles (commit to handler, measured on one machine clock).
+Each consumer process reports the events it handled and its CPU time per event (from
+/proc); `--loops` gives each consumer its event loop, so two loops (or two versions of
+the code, through PYTHONPATH) are compared in the same run under the same load.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import secrets
 import time
 from dataclasses import dataclass
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.asyncio import Redis
-from sqlalchemy import Column, Float, Table, Uuid, func, insert, select, text
+from sqlalchemy import Column, Float, Table, Text, Uuid, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from shared.db import service_metadata
@@ -66,13 +71,29 @@ def bench_schema(schema: str) -> BenchSchema:
         metadata,
         Column("event_id", Uuid, primary_key=True),
         Column("latency_ms", Float, nullable=False),
+        Column("consumer", Text, nullable=False),
     )
     return BenchSchema(schema, Outbox(metadata), inbox_table(metadata), effects)
 
 
-def _worker_process(role: str, database_url: str, redis_url: str, schema: str, name: str) -> None:
+def _worker_process(
+    role: str, database_url: str, redis_url: str, schema: str, name: str, loop: str
+) -> None:
     worker = _relay if role == "relay" else _consume
-    asyncio.run(worker(database_url, redis_url, schema, name))
+    coroutine = worker(database_url, redis_url, schema, name)
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(coroutine)
+    else:
+        asyncio.run(coroutine)
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """utime + stime of a process (fields 14 and 15 of /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _relay(database_url: str, redis_url: str, schema: str, name: str) -> None:
@@ -94,7 +115,8 @@ async def _consume(database_url: str, redis_url: str, schema: str, name: str) ->
     @handlers.on(Pinged.event_type, Pinged)
     async def on_pinged(session: AsyncSession, event: Envelope[Pinged]) -> None:
         latency_ms = (time.time() - event.payload.sent_at) * 1000
-        await session.execute(record, {"event_id": event.event_id, "latency_ms": latency_ms})
+        row = {"event_id": event.event_id, "latency_ms": latency_ms, "consumer": name}
+        await session.execute(record, row)
 
     engine = create_async_engine(database_url)
     consumer = StreamConsumer(
@@ -124,6 +146,13 @@ async def _produce(
 async def _handled(engine: AsyncEngine, effects: Table) -> int:
     async with engine.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(effects))).scalar_one())
+
+
+async def _handled_by(engine: AsyncEngine, effects: Table) -> list[tuple[str, int]]:
+    """Events handled per consumer since the effects were last cleared."""
+    query = select(effects.c.consumer, func.count()).group_by(effects.c.consumer)
+    async with engine.connect() as conn:
+        return [(str(name), int(count)) for name, count in await conn.execute(query)]
 
 
 async def _wait_handled(engine: AsyncEngine, effects: Table, total: int, timeout_s: float) -> None:
@@ -196,35 +225,52 @@ async def main(args: argparse.Namespace) -> None:
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         await conn.run_sync(tables.outbox.table.metadata.create_all)
     context = multiprocessing.get_context("spawn")
-    roles = ["relay"] * args.relays + ["consumer"] * args.consumers
+    loops = args.loops or ["asyncio"] * args.consumers
+    roles = [("relay", "asyncio")] * args.relays + [("consumer", loop) for loop in loops]
     workers = [
         context.Process(
             target=_worker_process,
-            args=(role, args.database_url, args.redis_url, schema, f"bench-{n}"),
+            args=(role, args.database_url, args.redis_url, schema, f"bench-{n}-{loop}", loop),
             daemon=True,
         )
-        for n, role in enumerate(roles)
+        for n, (role, loop) in enumerate(roles)
     ]
+    consumers = {
+        f"bench-{n}-{loop}": process
+        for (n, (role, loop)), process in zip(enumerate(roles), workers, strict=True)
+        if role == "consumer"
+    }
     try:
         for process in workers:
             process.start()
         await latency(engine, tables, rate=50, seconds=2)  # warm-up: imports, pools, plans
+        cpu = {name: _cpu_seconds(process.pid) for name, process in consumers.items()}
+        handled: dict[str, int] = {}
         for per_commit in args.per_commit:
             async with engine.begin() as conn:
                 await conn.execute(tables.effects.delete())
             rate = await throughput(
                 engine, tables, events=args.events, writers=args.writers, per_commit=per_commit
             )
+            for name, count in await _handled_by(engine, tables.effects):
+                handled[name] = handled.get(name, 0) + count
             print(
                 f"throughput: {rate:,.0f} events/s end to end ({args.events} events, "
                 f"{per_commit} per commit, {args.writers} writers, "
-                f"{args.relays} relay and {args.consumers} consumer process(es))"
+                f"{args.relays} relay and {len(consumers)} consumer process(es))"
             )
         figures = await latency(engine, tables, rate=args.rate, seconds=args.seconds)
+        for name, count in await _handled_by(engine, tables.effects):
+            handled[name] = handled.get(name, 0) + count
         print(
             f"latency at {args.rate} events/s for {args.seconds:.0f} s: "
             + ", ".join(f"{k} {v:.1f} ms" for k, v in figures.items())
         )
+        for name, process in consumers.items():
+            used = _cpu_seconds(process.pid) - cpu[name]
+            count = handled.get(name, 0)
+            per_event = f"{used / count * 1e6:,.0f} us per event" if count else "-"
+            print(f"consumer {name}: {count} events, {used:.2f} s CPU, {per_event}")
     finally:
         for process in workers:
             process.terminate()
@@ -248,6 +294,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--relays", type=int, default=1)
     parser.add_argument("--consumers", type=int, default=1)
     parser.add_argument("--per-commit", type=int, nargs="+", default=[1, 10])
+    parser.add_argument(
+        "--loops",
+        type=lambda value: value.split(","),
+        default=None,
+        help="one consumer per entry, on that event loop (asyncio or uvloop)",
+    )
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10)
     return parser
