@@ -285,12 +285,17 @@ def start_bare_nginx(workdir: Path, body: bytes, path: str) -> subprocess.Popen[
     conf = bare / "nginx.conf"
     conf.write_text(BARE_NGINX.format(dir=bare, listen=BARE))
     process = subprocess.Popen([NGINX, "-p", str(bare), "-c", str(conf), "-g", "daemon off;"])
+    served = None
     for _ in range(50):
         try:
-            httpx.get(f"http://{BARE}/", timeout=1)
+            served = httpx.get(f"http://{BARE}{path}", timeout=1)
             break
         except httpx.TransportError:
             time.sleep(0.1)
+    # Another server on the port would answer instead (and wrk would measure its 404s).
+    if process.poll() is not None or served is None or served.content != body:
+        process.kill()
+        raise SystemExit(f"the bare nginx did not start on {BARE} (port taken? BENCH_BARE_NGINX)")
     return process
 
 
