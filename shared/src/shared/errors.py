@@ -74,6 +74,18 @@ class Unprocessable(ServiceError):
         super().__init__(detail, errors=errors)
 
 
+class Busy(ServiceError):
+    """Too many requests like this one are running (every pooled connection is taken)."""
+
+    status, slug = 503, "busy"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail or "Too many such requests are running; retry in a moment.",
+            headers={"Retry-After": "1"},
+        )
+
+
 class TooManyRequests(ServiceError):
     status, slug = 429, "too-many-requests"
 

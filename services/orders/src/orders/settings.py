@@ -14,6 +14,11 @@ class OrdersSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERS_", env_file=".env", extra="ignore")
 
     database_url: SecretStr = SecretStr(service_url("orders", database="shop"))
+    # A placement waits up to 20 s for a pooled connection (the shared default is 5 s):
+    # in a flash sale a 503 sent back after 5 s is a request parsed and checked twice, and
+    # those retries took the CPU the placements needed (docs/checkout.md, "The pool's
+    # wait"). Still below nginx's 30 s; long polls bound their reads themselves.
+    db_pool_timeout_seconds: float = 20.0
     # How long a placed order may wait for payment before it expires and frees its stock.
     reservation_window_seconds: int = Field(default=900, ge=1)
     # Every order is priced in this one currency (ISO 4217), as the catalog's prices are.

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
 
-from shared.errors import BAD_REQUEST_SLUG, ServiceError
+from shared.errors import BAD_REQUEST_SLUG, Busy, ServiceError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -221,13 +221,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
 
 async def _pool_timeout(request: Request, exc: Exception) -> Response:
     # Every connection of the pool is busy (the public pool fills first, by design).
-    return problem_response(
-        request,
-        503,
-        slug="busy",
-        detail="Too many such requests are running; retry in a moment.",
-        headers={"Retry-After": "1"},
-    )
+    return await _service_error(request, Busy())
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:

@@ -23,6 +23,7 @@ from shared.api.ids import PathId
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser, Principal, StaffUser
 from shared.db import DbSession, read_session
+from shared.errors import Busy
 from shared.idempotency import Answer
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
@@ -30,6 +31,10 @@ router = APIRouter(prefix="/api/orders", tags=["orders"])
 # The long poll answers within this; nginx's proxy_read_timeout (30 s) must stay above it
 # with a margin, or a poll that runs its full course ends as a 504 at the gateway.
 MAX_WAIT_SECONDS = 25
+# A long poll's reads wait for a pooled connection like any request (up to the pool's
+# wait, 20 s here): the first read counts against `wait`, and the read after it gets this
+# long, so the answer comes within `wait` + this, below nginx's 30 s (proxy.conf).
+LAST_READ_SECONDS = 4.0
 
 
 @router.get("/", responses=problem_responses(401, 422))
@@ -140,15 +145,27 @@ async def _await_change(
     wait: float,
 ) -> OrderOut:
     watch: StatusWatch = request.app.state.status_watch
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
     # Registered before the read: a change that commits after it still wakes us. No
     # connection is held while we wait.
     async with watch.watching(order_id) as changed:
-        order = await _read(request, user, order_id)
+        order = await _read_by(deadline, request, user, order_id)
         if order.status != changed_from or changed is None:
             return order
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), wait)
-        return await _read(request, user, order_id)
+            async with asyncio.timeout_at(deadline):
+                await changed.wait()
+        return await _read_by(loop.time() + LAST_READ_SECONDS, request, user, order_id)
+
+
+async def _read_by(deadline: float, request: Request, user: Principal, order_id: int) -> OrderOut:
+    """`_read`, or 503 busy if no pooled connection came before `deadline` (loop time)."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await _read(request, user, order_id)
+    except TimeoutError as exc:
+        raise Busy from exc
 
 
 @router.post(
