@@ -324,9 +324,13 @@ def test_the_longest_query_a_service_judges_reaches_it(stack: Stack) -> None:
     assert answer is not None
     assert answer.status == 422, answer.body[:300]
     assert answer.headers["content-type"] == PROBLEM
-    far = raw_request(stack.url, f"GET /api/products/?q={'a' * 40_000} HTTP/1.1", {"Host": own})
-    assert far is not None
-    assert far.status == 414
+    # Many times: nginx closing over the unread rest of the line would reset a few of them
+    # before their answer (about 1 in 100 here).
+    far = [
+        raw_request(stack.url, f"GET /api/products/?q={'a' * 40_000} HTTP/1.1", {"Host": own})
+        for _ in range(300)
+    ]
+    assert {answer.status if answer else None for answer in far} == {414}
 
 
 def test_authenticated_and_token_answers_are_not_stored(
