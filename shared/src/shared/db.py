@@ -10,7 +10,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, delete, event, func
-from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -33,6 +39,22 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# Connection exceptions, the server shutting down or starting, too many connections.
+# (A statement cancelled by statement_timeout, 57014, is the request's cost: query-timeout.)
+_UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "53300"}
+
+
+def database_unavailable(exc: DBAPIError) -> bool:
+    """Whether PostgreSQL failed (gone, restarting, too slow), not the statement."""
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None))
+    return (
+        exc.connection_invalidated
+        or isinstance(exc, OperationalError | InterfaceError)
+        or sqlstate.startswith("08")
+        or sqlstate in _UNAVAILABLE_STATES
+    )
 
 
 def service_metadata(schema: str) -> MetaData:

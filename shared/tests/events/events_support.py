@@ -6,7 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import BigInteger, Boolean, Column, Identity, Integer, String, Table, Uuid, insert
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Identity,
+    Integer,
+    String,
+    Table,
+    Uuid,
+    insert,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import service_metadata
@@ -62,6 +73,7 @@ class Behaviour:
     poisoned: bool = True  # the "cause" of poison events; tests fix it by clearing it
     attempts: dict[str, int] = field(default_factory=dict)
     on_seq: Callable[[int], None] | None = None
+    sleep_seconds: float = 0.0  # holds its connection this long (in PostgreSQL)
 
 
 def touched_handlers(scratch: Scratch, behaviour: Behaviour) -> EventHandlers:
@@ -80,6 +92,8 @@ def touched_handlers(scratch: Scratch, behaviour: Behaviour) -> EventHandlers:
                 poison=event.payload.poison,
             )
         )
+        if behaviour.sleep_seconds:
+            await session.execute(text("SELECT pg_sleep(:s)"), {"s": behaviour.sleep_seconds})
         if event.payload.poison and behaviour.poisoned:
             raise RuntimeError("poisoned event")
         if behaviour.on_seq is not None:

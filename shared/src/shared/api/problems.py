@@ -15,12 +15,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
 
+from shared.db import database_unavailable
 from shared.errors import BAD_REQUEST_SLUG, Busy, ServiceError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -162,22 +163,6 @@ _QUERY_CANCELED = "57014"
 
 # A client may try again soon; nginx tries a GET's other replicas first.
 RETRY_AFTER_SECONDS = 1
-# Connection exceptions, the server shutting down or starting, too many connections.
-# (A statement cancelled by statement_timeout, 57014, is the request's cost: query-timeout.)
-_UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "53300"}
-
-
-def database_unavailable(exc: DBAPIError) -> bool:
-    """Whether PostgreSQL failed (gone, restarting, too slow), not the statement."""
-    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None))
-    return (
-        exc.connection_invalidated
-        or isinstance(exc, OperationalError | InterfaceError)
-        or sqlstate.startswith("08")
-        or sqlstate in _UNAVAILABLE_STATES
-    )
-
-
 # Raised raw by asyncpg (connection refused, command timeout) and redis-py. A pool
 # timeout (every connection busy) is `_pool_timeout`'s.
 _UNAVAILABLE_ERRORS = (OSError, TimeoutError, RedisConnectionError, RedisTimeoutError)

@@ -5,7 +5,9 @@ rows and the handlers' writes (a failing entry is dropped from the batch, which 
 tried again), and entries are acknowledged only after the commit. Entries left pending
 (a handler failed, or a consumer died) are re-tried through XAUTOCLAIM once idle for
 `claim_idle_seconds`; after `max_deliveries` they are copied to the dead-letter stream and
-acknowledged, so the entries behind them keep flowing.
+acknowledged, so the entries behind them keep flowing. A delivery that ended on the
+infrastructure (PostgreSQL or Redis gone or refusing, every pooled connection busy, the
+consumer stopped) is given back: it does not count towards `max_deliveries`.
 
 With `consumer_max_in_flight` > 1 the consumer keeps that many entries in flight, each
 handled alone in its own transaction (or, for a task route, its own transactions) and
@@ -16,23 +18,27 @@ same aggregate (an order) still run one after another, in stream order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any
 
 from asgi_correlation_id import correlation_id
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import Table, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from shared.db import commit, rollback
+from shared.db import commit, database_unavailable, rollback
 from shared.events.dead_letters import dead_letter_fields
 from shared.events.envelope import Envelope
 from shared.events.handlers import EventHandlers, Route
@@ -54,6 +60,22 @@ def aggregate_key(entry: StreamEntry) -> str | None:
     except (ValueError, AttributeError):
         return None
     return str(key) if key is not None else None
+
+
+def outage(exc: BaseException) -> bool:
+    """Whether handling failed on the infrastructure, not on the entry: PostgreSQL or
+    Redis gone or refusing, every pooled connection busy, the consumer being stopped."""
+    if isinstance(exc, DBAPIError):
+        return database_unavailable(exc)
+    return isinstance(
+        exc,
+        asyncio.CancelledError
+        | PoolTimeout
+        | RedisConnectionError
+        | RedisTimeoutError
+        | OSError
+        | TimeoutError,
+    )
 
 
 def default_consumer_name() -> str:
@@ -226,7 +248,8 @@ class StreamConsumer:
         self, entry: StreamEntry, deliveries: dict[str, int], before: asyncio.Task[None] | None
     ) -> None:
         if before is not None:
-            await asyncio.wait([before])  # the same order's earlier entry comes first
+            async with self._given_back_on_outage([entry], deliveries):
+                await asyncio.wait([before])  # the same order's earlier entry comes first
         try:
             await self.process([entry], deliveries)
         except (RedisError, SQLAlchemyError, OSError) as exc:
@@ -276,7 +299,8 @@ class StreamConsumer:
                 await self._dead_letter(entry, deliveries[entry.id], reason)
             else:
                 batch.append(entry)
-        failures = await self._handle_batch(batch) if batch else {}
+        async with self._given_back_on_outage(batch, deliveries):
+            failures = await self._handle_batch(batch) if batch else {}
         for entry in batch:
             error = failures.get(entry.id)
             count = deliveries.get(entry.id, 1)
@@ -288,6 +312,48 @@ class StreamConsumer:
                 EVENTS_HANDLED.labels(self.stream, self.group, "failed").inc()
         if acks:
             await self.redis.xack(self.stream, self.group, *acks)
+
+    @contextlib.asynccontextmanager
+    async def _given_back_on_outage(
+        self, entries: list[StreamEntry], deliveries: dict[str, int]
+    ) -> AsyncIterator[None]:
+        """Un-count this delivery of `entries` if an outage cuts their handling short."""
+        started = time.monotonic()
+        try:
+            yield
+        except BaseException as exc:
+            if outage(exc):
+                await self._give_back(entries, deliveries, time.monotonic() - started)
+            raise
+
+    async def _give_back(
+        self, entries: list[StreamEntry], deliveries: dict[str, int], elapsed: float
+    ) -> None:
+        """XCLAIM to ourselves with each count as it was before this delivery; the minimum
+        idle time (the time since handling began) skips an entry another consumer claimed
+        meanwhile, whose delivery is that consumer's to count."""
+        if not entries:
+            return
+        counts: dict[int, list[str]] = {}
+        for entry in entries:
+            counts.setdefault(deliveries.get(entry.id, 1) - 1, []).append(entry.id)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for count, ids in counts.items():
+                    pipe.xclaim(
+                        self.stream,
+                        self.group,
+                        self.name,
+                        min_idle_time=int(elapsed * 1000),
+                        message_ids=ids,
+                        retrycount=count,
+                        justid=True,
+                    )
+                await pipe.execute()
+        except RedisError as exc:  # then this delivery counts, as a crash's would
+            log.warning(
+                "consumer %s could not give back %d entries: %s", self.name, len(entries), exc
+            )
 
     def _unhandled(self, entry: StreamEntry) -> None:
         """A type without a handler: `ignored` if the group declared it does not need it,
@@ -364,11 +430,9 @@ class StreamConsumer:
                     assert route.handler is not None
                     try:
                         await route.handler(session, event)
-                    except DBAPIError as exc:
-                        if exc.connection_invalidated:
-                            raise  # the database is gone: not this entry's fault
-                        raise _HandlerFailed(entry, exc) from exc
-                    except Exception as exc:  # any other error is this entry's, not the batch's
+                    except Exception as exc:  # this entry's error, unless an outage
+                        if outage(exc):
+                            raise
                         raise _HandlerFailed(entry, exc) from exc
                     finally:
                         correlation_id.reset(token)
@@ -387,11 +451,9 @@ class StreamConsumer:
         token = correlation_id.set(event.correlation_id)
         try:
             await route.task(event)
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise
-            raise _HandlerFailed(entry, exc) from exc
         except Exception as exc:
+            if outage(exc):
+                raise
             raise _HandlerFailed(entry, exc) from exc
         finally:
             correlation_id.reset(token)
