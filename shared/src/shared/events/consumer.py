@@ -62,6 +62,11 @@ def aggregate_key(entry: StreamEntry) -> str | None:
     return str(key) if key is not None else None
 
 
+# Errors of Redis or PostgreSQL (or a handler's own dependency timing out) only delay
+# consumption: the loop backs off and polls again, the entries stay pending.
+DELAYING_ERRORS = (RedisError, SQLAlchemyError, OSError, TimeoutError)
+
+
 def outage(exc: BaseException) -> bool:
     """Whether handling failed on the infrastructure, not on the entry: PostgreSQL or
     Redis gone or refusing, every pooled connection busy, the consumer being stopped."""
@@ -138,7 +143,7 @@ class StreamConsumer:
                         started = True
                     await self.poll()
                     failures = 0
-                except (RedisError, SQLAlchemyError, OSError) as exc:
+                except DELAYING_ERRORS as exc:
                     if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
                         started = False  # Redis came back empty (or the stream was deleted)
                     failures += 1
@@ -252,7 +257,7 @@ class StreamConsumer:
                 await asyncio.wait([before])  # the same order's earlier entry comes first
         try:
             await self.process([entry], deliveries)
-        except (RedisError, SQLAlchemyError, OSError) as exc:
+        except DELAYING_ERRORS as exc:
             # Left pending: re-tried once idle, like an entry of a crashed consumer.
             log.warning("consumer %s left %s pending: %s", self.name, entry.id, exc)
 
@@ -510,7 +515,7 @@ class StreamConsumer:
         self._next_maintenance = time.monotonic() + self.settings.maintenance_interval_seconds
         try:
             await self._prune_and_measure()
-        except (RedisError, SQLAlchemyError, OSError):
+        except DELAYING_ERRORS:
             raise
         except Exception:  # housekeeping must never stop consumption
             log.exception("consumer maintenance of %s failed", self.stream)
