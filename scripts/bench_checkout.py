@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -137,6 +138,9 @@ def start_shop(args: argparse.Namespace) -> Shop:
         env[f"{prefix}JWKS_URL"] = f"http://127.0.0.1:{ports['users'][0]}/.well-known/jwks.json"
         if service.has_migrations:
             env[f"{prefix}DATABASE_URL"] = service_url(service.name, database=DATABASE)
+    refuse_taken_ports(
+        [p for found in ports.values() for p in found] + [GATEWAY_PORT, GATEWAY_PORT + 1]
+    )
     urls = {name: [f"http://127.0.0.1:{p}" for p in found] for name, found in ports.items()}
     env["GATEWAY_SERVICES"] = registry.gateway_services_json(services, urls)
     env["USERS_JWT_PRIVATE_KEY_FILE"] = str(ROOT / "var/keys/jwt-private.pem")
@@ -203,10 +207,29 @@ def start_shop(args: argparse.Namespace) -> Shop:
     )
     try:
         wait_ready(urls, workdir)
+        # A replica that could not bind its port has exited, while another server there
+        # answered its health check: its figures would be that server's.
+        if exited := [shop.names[p.pid] for p in shop.processes if p.poll() is not None]:
+            raise SystemExit(f"{', '.join(exited)} exited at start; logs in {workdir}")
     except BaseException:
         shop.stop()  # an interrupted start leaves nothing running
         raise
     return shop
+
+
+def refuse_taken_ports(ports: list[int]) -> None:
+    """Stop before starting anything if another server holds one of the shop's ports (a
+    bench killed with its shop still running): it would answer in the shop's place."""
+    for port in ports:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                raise SystemExit(
+                    f"port {port} is taken (an earlier bench's shop still running?): "
+                    f"`ss -ltnp 'sport = :{port}'` names what holds it"
+                ) from None
 
 
 def wait_ready(urls: dict[str, list[str]], workdir: Path) -> None:
@@ -936,6 +959,8 @@ def _counts(spec: str) -> dict[str, int]:
 
 def main() -> None:
     args = parse_args()
+    # SIGTERM (make interrupted, `kill`) ends the bench through its cleanup, not around it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     import redis
 
     redis.Redis.from_url(args.redis_url).flushdb()
