@@ -121,12 +121,7 @@ def start_shop(args: argparse.Namespace) -> Shop:
     workdir = Path(tempfile.mkdtemp(prefix="bench-checkout-"))
     workdir.chmod(0o755)
     shop = Shop(workdir)
-    ports: dict[str, list[int]] = {}
-    port = FIRST_PORT
-    for service in services:
-        count = args.replicas.get(service.name, 1)
-        ports[service.name] = list(range(port, port + count))
-        port += 100
+    ports = shop_ports(args)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     for service in services:
         prefix = service.env_prefix
@@ -138,9 +133,6 @@ def start_shop(args: argparse.Namespace) -> Shop:
         env[f"{prefix}JWKS_URL"] = f"http://127.0.0.1:{ports['users'][0]}/.well-known/jwks.json"
         if service.has_migrations:
             env[f"{prefix}DATABASE_URL"] = service_url(service.name, database=DATABASE)
-    refuse_taken_ports(
-        [p for found in ports.values() for p in found] + [GATEWAY_PORT, GATEWAY_PORT + 1]
-    )
     urls = {name: [f"http://127.0.0.1:{p}" for p in found] for name, found in ports.items()}
     env["GATEWAY_SERVICES"] = registry.gateway_services_json(services, urls)
     env["USERS_JWT_PRIVATE_KEY_FILE"] = str(ROOT / "var/keys/jwt-private.pem")
@@ -217,10 +209,21 @@ def start_shop(args: argparse.Namespace) -> Shop:
     return shop
 
 
-def refuse_taken_ports(ports: list[int]) -> None:
-    """Stop before starting anything if another server holds one of the shop's ports (a
-    bench killed with its shop still running): it would answer in the shop's place."""
-    for port in ports:
+def shop_ports(args: argparse.Namespace) -> dict[str, list[int]]:
+    """Each service's replica ports: FIRST_PORT + 100 per service, one per replica."""
+    ports: dict[str, list[int]] = {}
+    for i, service in enumerate(registry.load()):
+        first = FIRST_PORT + 100 * i
+        ports[service.name] = list(range(first, first + args.replicas.get(service.name, 1)))
+    return ports
+
+
+def refuse_taken_ports(args: argparse.Namespace) -> None:
+    """Stop before touching anything if another server holds one of the shop's ports (a
+    bench killed with its shop still running): it would answer in the shop's place, and
+    that bench's database and Redis are the ones this run would wipe."""
+    ports = [p for found in shop_ports(args).values() for p in found]
+    for port in [*ports, GATEWAY_PORT, GATEWAY_PORT + 1]:
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -961,6 +964,7 @@ def main() -> None:
     args = parse_args()
     # SIGTERM (make interrupted, `kill`) ends the bench through its cleanup, not around it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    refuse_taken_ports(args)
     import redis
 
     redis.Redis.from_url(args.redis_url).flushdb()
