@@ -87,7 +87,8 @@ type Result<D> = { data?: D; error?: unknown; response: Response };
 export async function must<D>(call: Promise<Result<D>>): Promise<NonNullable<D>> {
   const { data, error, response } = await call;
   if (!response.ok || data === undefined || data === null) {
-    throw new ApiError(response.status, (error as Problem | undefined) ?? { status: response.status });
+    const problem = (error as Problem | undefined) ?? { status: response.status };
+    throw new ApiError(response.status, problem, response.headers.get("Retry-After"));
   }
   return data as NonNullable<D>;
 }

@@ -18,9 +18,25 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly problem: Problem,
+    /** The answer's Retry-After header: the shop asks for the same request again later. */
+    readonly retryAfter: string | null = null,
   ) {
     super(describeProblem(problem, status));
   }
+}
+
+/**
+ * Whether a failed write must be sent again with the same Idempotency-Key. Yes after a
+ * network error or a 5xx: the shop may have done it and lost the answer (a 504 after the
+ * order was placed), and the same key answers what the first request did, never twice.
+ * Yes after an answer with Retry-After (429, 503, a 409 while the first request with the
+ * key still runs): nothing was decided. Otherwise (a 4xx) the shop refused this request,
+ * and a retry, changed or not, is a new attempt with a new key.
+ */
+export function sameAttempt(error: unknown): boolean {
+  if (error instanceof TypeError) return true;
+  if (!(error instanceof ApiError)) return false;
+  return error.status >= 500 || error.retryAfter !== null;
 }
 
 const FALLBACK: Record<number, string> = {

@@ -6,7 +6,7 @@ import { Link, useLocation } from "wouter";
 import { api, must, mustOk, type Cart } from "../api/client";
 import { newIdempotencyKey } from "../lib/ids";
 import { sum, times } from "../lib/money";
-import { errorMessage } from "../lib/problem";
+import { errorMessage, sameAttempt } from "../lib/problem";
 import { openCart } from "../shop";
 import { useLoad, useMe } from "../state";
 import { Empty, ErrorNote, Loading, Page, Price, ProductImage } from "../ui";
@@ -84,8 +84,9 @@ function CartView() {
       attempt.current = null;
       navigate(`/checkout/${order.id}`);
     } catch (e) {
-      // A 4xx ends this attempt; a network error keeps the key, so a retry is safe.
-      if (!(e instanceof TypeError)) attempt.current = null;
+      // A refusal ends this attempt; a lost answer (network, 5xx) keeps the key, so the
+      // retry answers the order the first one may have placed instead of a second one.
+      if (!sameAttempt(e)) attempt.current = null;
       setError(errorMessage(e));
       setPending(false);
     }

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useLocation } from "wouter";
 import { api, must, type Order, type OrderStatus } from "../api/client";
 import { newIdempotencyKey } from "../lib/ids";
-import { errorMessage } from "../lib/problem";
+import { errorMessage, sameAttempt } from "../lib/problem";
 import { ErrorNote, Loading, Page, Price } from "../ui";
 
 const LONG_POLL_SECONDS = 25;
@@ -106,7 +106,7 @@ export function CheckoutPage({ id }: { id: number }) {
         setDecline(DECLINES[outcome.failure_reason ?? ""] ?? "The payment was declined. Try again or use another method.");
       }
     } catch (e) {
-      if (!(e instanceof TypeError)) attempt.current = null;
+      if (!sameAttempt(e)) attempt.current = null; // a lost answer keeps the key
       setError(errorMessage(e));
     } finally {
       setPaying(false);
