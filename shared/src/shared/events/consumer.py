@@ -62,24 +62,20 @@ def aggregate_key(entry: StreamEntry) -> str | None:
     return str(key) if key is not None else None
 
 
-# Errors of Redis or PostgreSQL (or a handler's own dependency timing out) only delay
-# consumption: the loop backs off and polls again, the entries stay pending.
+# Errors of Redis or PostgreSQL (asyncpg raises some as OSError or TimeoutError) only
+# delay consumption: the loop backs off and polls again, the entries stay pending.
 DELAYING_ERRORS = (RedisError, SQLAlchemyError, OSError, TimeoutError)
 
 
 def outage(exc: BaseException) -> bool:
-    """Whether handling failed on the infrastructure, not on the entry: PostgreSQL or
-    Redis gone or refusing, every pooled connection busy, the consumer being stopped."""
+    """Whether handling failed on the shop's own infrastructure, not on the entry:
+    PostgreSQL or Redis gone, restarting or refusing, every pooled connection busy, or
+    the consumer being stopped. A dependency of the handler's own failing (a mail server,
+    a payment provider) is the entry's failure: counted, and dead-lettered in the end."""
     if isinstance(exc, DBAPIError):
         return database_unavailable(exc)
     return isinstance(
-        exc,
-        asyncio.CancelledError
-        | PoolTimeout
-        | RedisConnectionError
-        | RedisTimeoutError
-        | OSError
-        | TimeoutError,
+        exc, asyncio.CancelledError | PoolTimeout | RedisConnectionError | RedisTimeoutError
     )
 
 
@@ -327,7 +323,9 @@ class StreamConsumer:
         try:
             yield
         except BaseException as exc:
-            if outage(exc):
+            # A raw OSError or TimeoutError gets here only from the consumer's own
+            # connections (asyncpg raises them unwrapped): a handler's are _HandlerFailed.
+            if outage(exc) or isinstance(exc, OSError | TimeoutError):
                 await self._give_back(entries, deliveries, time.monotonic() - started)
             raise
 
