@@ -1,11 +1,14 @@
 """Scratch tables, a test event and its handlers, shared by the tests and the consumer
-subprocess (`consumer_process.py`)."""
+subprocess (`consumer_process.py`); and the tests' ways to publish, consume and wait."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from redis.asyncio import Redis
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -18,13 +21,17 @@ from sqlalchemy import (
     insert,
     text,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.db import service_metadata
+from shared.events.consumer import StreamConsumer
 from shared.events.envelope import Envelope, EventCatalog, EventPayload
 from shared.events.handlers import EventHandlers
 from shared.events.inbox import inbox_table
 from shared.events.outbox import Outbox
+from shared.events.relay import OutboxRelay
+from shared.events.settings import EventSettings
+from shared.events.streams import events_stream
 
 catalog = EventCatalog("events_test")
 
@@ -100,3 +107,68 @@ def touched_handlers(scratch: Scratch, behaviour: Behaviour) -> EventHandlers:
             behaviour.on_seq(event.payload.seq)
 
     return handlers
+
+
+async def publish_touched(
+    engine: AsyncEngine,
+    redis: Redis,
+    scratch: Scratch,
+    settings: EventSettings,
+    events: list[tuple[str, Touched]],
+) -> list[str]:
+    """(aggregate id, payload) events through the outbox, relayed to the stream in order;
+    returns their event ids."""
+    async with AsyncSession(engine) as session, session.begin():
+        envelopes = [
+            await scratch.outbox.publish(session, payload, aggregate_id=aggregate)
+            for aggregate, payload in events
+        ]
+    relay = OutboxRelay(
+        engine=engine,
+        outbox=scratch.outbox,
+        redis=redis,
+        stream=events_stream(scratch.schema),
+        settings=settings,
+    )
+    assert await relay.publish_pending() == len(events)
+    return [str(envelope.event_id) for envelope in envelopes]
+
+
+def scratch_consumer(
+    engine: AsyncEngine,
+    redis: Redis,
+    scratch: Scratch,
+    settings: EventSettings,
+    handlers: EventHandlers,
+    name: str = "c1",
+) -> StreamConsumer:
+    """A consumer of the scratch schema's stream, as group `group_<schema>`."""
+    return StreamConsumer(
+        redis=redis,
+        engine=engine,
+        inbox=scratch.inbox,
+        group=f"group_{scratch.schema}",
+        stream=events_stream(scratch.schema),
+        handlers=handlers,
+        settings=settings,
+        name=name,
+    )
+
+
+@contextlib.asynccontextmanager
+async def consuming(consumer: StreamConsumer) -> AsyncIterator[asyncio.Task[None]]:
+    """Run the consumer for the block; its own error, if it stopped on one, is raised."""
+    task = asyncio.create_task(consumer.run())
+    try:
+        yield task
+        if task.done():
+            task.result()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def group_settled(redis: Redis, stream: str, group: str) -> bool:
+    """Everything delivered to the group and acknowledged."""
+    groups = {g["name"]: g for g in await redis.xinfo_groups(stream)}
+    return group in groups and groups[group]["lag"] == 0 and groups[group]["pending"] == 0

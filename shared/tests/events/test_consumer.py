@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from events_support import Behaviour, Scratch, Touched, touched_handlers
+from events_support import (
+    Behaviour,
+    Scratch,
+    Touched,
+    consuming,
+    group_settled,
+    publish_touched,
+    scratch_consumer,
+    touched_handlers,
+)
 from redis.asyncio import Redis
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.events.consumer import StreamConsumer
-from shared.events.relay import OutboxRelay
 from shared.events.settings import EventSettings
 from shared.events.streams import dead_letter_stream, events_stream
 from shared.testing import eventually_async as eventually
@@ -32,18 +38,8 @@ async def publish_events(
     settings: EventSettings,
     payloads: list[Touched],
 ) -> list[str]:
-    """Commit the events through the outbox and relay them to the stream."""
-    async with AsyncSession(engine) as session, session.begin():
-        envelopes = [await scratch.outbox.publish(session, p, aggregate_id="agg") for p in payloads]
-    relay = OutboxRelay(
-        engine=engine,
-        outbox=scratch.outbox,
-        redis=redis,
-        stream=events_stream(scratch.schema),
-        settings=settings,
-    )
-    assert await relay.publish_pending() == len(payloads)
-    return [str(e.event_id) for e in envelopes]
+    """Commit the events of one aggregate through the outbox and relay them to the stream."""
+    return await publish_touched(engine, redis, scratch, settings, [("agg", p) for p in payloads])
 
 
 async def effects_per_event(engine: AsyncEngine, scratch: Scratch) -> dict[str, int]:
@@ -63,34 +59,8 @@ def make_consumer(
     behaviour: Behaviour,
     name: str = "c1",
 ) -> StreamConsumer:
-    return StreamConsumer(
-        redis=redis,
-        engine=engine,
-        inbox=scratch.inbox,
-        group=f"group_{scratch.schema}",
-        stream=events_stream(scratch.schema),
-        handlers=touched_handlers(scratch, behaviour),
-        settings=settings,
-        name=name,
-    )
-
-
-@contextlib.asynccontextmanager
-async def consuming(consumer: StreamConsumer) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(consumer.run())
-    try:
-        yield task
-        if task.done():
-            task.result()
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-async def group_settled(redis: Redis, stream: str, group: str) -> bool:
-    """Everything delivered to the group and acknowledged."""
-    groups = {g["name"]: g for g in await redis.xinfo_groups(stream)}
-    return group in groups and groups[group]["lag"] == 0 and groups[group]["pending"] == 0
+    handlers = touched_handlers(scratch, behaviour)
+    return scratch_consumer(engine, redis, scratch, settings, handlers, name)
 
 
 async def test_a_redelivered_event_has_no_second_effect(

@@ -6,38 +6,16 @@ from __future__ import annotations
 
 import asyncio
 
-from events_support import Scratch, Touched
+from events_support import Scratch, Touched, publish_touched
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.events.consumer import StreamConsumer
 from shared.events.envelope import Envelope
 from shared.events.handlers import EventHandlers
-from shared.events.relay import OutboxRelay
 from shared.events.settings import EventSettings
 from shared.events.streams import events_stream
 from shared.testing import eventually_async as eventually
-
-
-async def publish(
-    engine: AsyncEngine,
-    redis: Redis,
-    scratch: Scratch,
-    settings: EventSettings,
-    events: list[tuple[str, int]],
-) -> None:
-    """(aggregate id, seq) events through the outbox, relayed to the stream in order."""
-    async with AsyncSession(engine) as session, session.begin():
-        for aggregate, seq in events:
-            await scratch.outbox.publish(session, Touched(seq=seq), aggregate_id=aggregate)
-    relay = OutboxRelay(
-        engine=engine,
-        outbox=scratch.outbox,
-        redis=redis,
-        stream=events_stream(scratch.schema),
-        settings=settings,
-    )
-    assert await relay.publish_pending() == len(events)
 
 
 class Gatekeeper:
@@ -72,7 +50,9 @@ async def test_a_slow_entry_holds_back_no_other_and_one_aggregate_keeps_its_orde
     stream, group = events_stream(scratch.schema), f"group_{scratch.schema}"
     # Order 1: seq 1 (slow), then 2 and 3; orders 2..6: one event each (seq 10..14).
     events = [("1", 1), ("1", 2), ("1", 3), *((str(n), 8 + n) for n in range(2, 7))]
-    await publish(engine, redis, scratch, settings, events)
+    await publish_touched(
+        engine, redis, scratch, settings, [(key, Touched(seq=seq)) for key, seq in events]
+    )
     keeper = Gatekeeper()
     keeper.gates[1] = asyncio.Event()
     consumer = StreamConsumer(
