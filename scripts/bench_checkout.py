@@ -56,7 +56,7 @@ CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": 
 FINAL = {"paid", "cancelled", "payment_failed"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 IDLE_SECONDS = 5
-RETRIES_ON_503 = 5
+RETRIES = 5  # per request, on an answer lost or deferred (see `send_until_answered`)
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -488,7 +488,7 @@ class Counters:
     statuses: Counter[int] = field(default_factory=Counter)
     # What each 5xx said: the request and the problem's slug (or nginx's status line).
     errors: Counter[str] = field(default_factory=Counter)
-    retried: int = 0
+    retried: Counter[int] = field(default_factory=Counter)  # by the status retried on
 
     def saw(self, response: httpx.Response) -> httpx.Response:
         self.statuses[response.status_code] += 1
@@ -634,7 +634,7 @@ async def checkout(buyer: Buyer, product_id: int, result: Result, counters: Coun
     cart_id = buyer.carts.pop()
     result.started = time.monotonic()
     order_key = uuid.uuid4().hex
-    order = await retry_unavailable(
+    order = await send_until_answered(
         counters,
         lambda: client.post(
             "/api/orders/",
@@ -655,7 +655,7 @@ async def checkout(buyer: Buyer, product_id: int, result: Result, counters: Coun
     result.awaiting_at = time.monotonic()
     key = uuid.uuid4().hex
     while True:
-        paid = await retry_unavailable(
+        paid = await send_until_answered(
             counters,
             lambda: client.post(
                 "/api/payments/",
@@ -675,16 +675,20 @@ async def checkout(buyer: Buyer, product_id: int, result: Result, counters: Coun
         result.paid_at = time.monotonic()
 
 
-async def retry_unavailable(
+async def send_until_answered(
     counters: Counters, send: Callable[[], Awaitable[httpx.Response]]
 ) -> httpx.Response:
-    """Send; on a 503 wait its Retry-After and send again (a placement or payment with the
-    same Idempotency-Key), as a well-behaved client does. Every 503 is still counted."""
-    for attempt in range(RETRIES_ON_503 + 1):
+    """Send; when the answer was lost (502, 504: the shop may have done it) or deferred
+    (503, or any answer with Retry-After: 429, a 409 while the first request with the key
+    still runs), wait its Retry-After (else 1 s) and send the same request again, a
+    placement or payment with the same Idempotency-Key, as a well-behaved client (the
+    storefront's `sameAttempt`) does. Every such answer is still counted."""
+    for attempt in range(RETRIES + 1):
         response = counters.saw(await send())
-        if response.status_code != 503 or attempt == RETRIES_ON_503:
+        deferred = response.status_code in (502, 503, 504) or "Retry-After" in response.headers
+        if not deferred or attempt == RETRIES:
             return response
-        counters.retried += 1
+        counters.retried[response.status_code] += 1
         await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
     raise AssertionError("unreachable")
 
@@ -697,7 +701,7 @@ async def wait_for_change(
     counters: Counters,
 ) -> str:
     for _ in range(4):
-        response = await retry_unavailable(
+        response = await send_until_answered(
             counters,
             lambda: client.get(
                 f"/api/orders/{order_id}/?changed_from={status}&wait=25", headers=headers
@@ -758,7 +762,7 @@ def report(
         "http_5xx": sum(n for code, n in counters.statuses.items() if code >= 500),
         "http_statuses": dict(counters.statuses),
         "http_5xx_by_kind": dict(counters.errors.most_common(6)),
-        "retried_after_503": counters.retried,
+        "retried_by_status": dict(counters.retried),
         **checks,
         "all_final_after_s": round(last_final, 2),
         "cpu_s": {k: round(v, 2) for k, v in cpu.items()},

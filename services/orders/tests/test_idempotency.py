@@ -221,4 +221,5 @@ async def test_a_retry_while_the_first_is_running_is_409_once_its_wait_is_over(
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "idempotency_key_in_use"
+    assert response.headers["Retry-After"] == "1"  # the same request again, later
     assert await count_orders(app) == 0

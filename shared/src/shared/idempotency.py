@@ -68,11 +68,13 @@ Records = type[IdempotencyRecordColumns]
 
 
 class IdempotencyKeyInUse(Conflict):
-    """The first request with this key is still running."""
+    """The first request with this key is still running: send the same one again after
+    Retry-After (a client that took the 409 as a refusal would retry with a new key)."""
 
     def __init__(self) -> None:
         super().__init__(
             "A request with this Idempotency-Key is still in progress; retry later.",
+            headers={"Retry-After": "1"},
             code="idempotency_key_in_use",
         )
 
