@@ -50,4 +50,3 @@ async def test_a_long_poll_with_no_connection_free_answers_busy_when_its_wait_en
     again = await client.get(url, headers=alice)
     assert again.status_code == 200
     assert again.json()["id"] == order["id"]
-

@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import StreamIdT
 from sqlalchemy import Table, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -337,7 +338,7 @@ class StreamConsumer:
         meanwhile, whose delivery is that consumer's to count."""
         if not entries:
             return
-        counts: dict[int, list[str]] = {}
+        counts: dict[int, list[StreamIdT]] = {}
         for entry in entries:
             counts.setdefault(deliveries.get(entry.id, 1) - 1, []).append(entry.id)
         try:
