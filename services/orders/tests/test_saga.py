@@ -11,13 +11,15 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from orders.db.status_watch import CHANNEL
 from orders.db.tables import Order, ProductReplica, UserReplica, inbox, outbox
 from orders.events.handlers import catalog_handlers, payments_handlers, users_handlers
 from orders.expiry import expire_overdue
 from shared.events.handlers import EventHandlers
 from shared.testing import deliver, envelope
+from shared.testing import eventually_async as eventually
 
 Headers = dict[str, str]
 
@@ -223,6 +225,35 @@ async def test_long_poll_answers_when_the_order_leaves_pending(
     )
     await send(app, catalog_handlers(), reserved)
     # Woken by the commit's NOTIFY, long before its 30 s would run out.
+    response = await asyncio.wait_for(poll, 20)
+    assert response.status_code == 200
+    assert response.json()["status"] == "awaiting_payment"
+
+
+async def test_long_poll_woken_without_a_change_keeps_waiting(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    alice: Headers,
+    place_order: Callable[..., Awaitable[dict[str, Any]]],
+) -> None:
+    """A wake is not a change: the placement's own NOTIFY can reach the replica after the
+    poll's first read (and another schema's order of the same id notifies the same
+    channel). The poll answers only once the status left `pending`."""
+    order = await place_order(alice)
+    url = f"/api/orders/{order['id']}/?changed_from=pending&wait=25"
+    poll = asyncio.create_task(client.get(url, headers=alice))
+    watch = app.state.status_watch
+
+    async def watched() -> bool:
+        return order["id"] in watch._waiters
+
+    await eventually(watched, what="the poll watching the order")
+    async with app.state.engine.begin() as conn:  # a notification of no change
+        await conn.execute(select(func.pg_notify(CHANNEL, str(order["id"]))))
+    reserved = envelope(
+        "catalog.StockReserved", {"order_id": order["id"]}, aggregate_id=order["id"]
+    )
+    await send(app, catalog_handlers(), reserved)
     response = await asyncio.wait_for(poll, 20)
     assert response.status_code == 200
     assert response.json()["status"] == "awaiting_payment"

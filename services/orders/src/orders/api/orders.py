@@ -151,12 +151,18 @@ async def _await_change(
     # connection is held while we wait.
     async with watch.watching(order_id) as changed:
         order = await _read_by(deadline, request, user, order_id)
-        if order.status != changed_from or changed is None:
+        if changed is None:
             return order
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(deadline):
-                await changed.wait()
-        return await _read_by(loop.time() + LAST_READ_SECONDS, request, user, order_id)
+        while order.status == changed_from and loop.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    await changed.wait()
+            # A wake is not a change (the placement's own NOTIFY may arrive after the
+            # first read): the status decides. Cleared before the read, so a change
+            # committed after it wakes us again.
+            changed.clear()
+            order = await _read_by(loop.time() + LAST_READ_SECONDS, request, user, order_id)
+        return order
 
 
 async def _read_by(deadline: float, request: Request, user: Principal, order_id: int) -> OrderOut:
