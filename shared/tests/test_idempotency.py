@@ -29,6 +29,7 @@ from shared.idempotency import (
     IdempotencyRecordColumns,
     fingerprint,
 )
+from shared.testing import count_statements
 
 SCHEMA = f"idempotency_test_{secrets.token_hex(4)}"
 DAY = timedelta(days=1)
@@ -223,20 +224,39 @@ async def _until_locked(
 async def test_a_waiting_lock_leaves_the_transaction_with_its_own_lock_timeout(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    async with sessions.begin() as session:
-        before = await session.scalar(text("SHOW lock_timeout"))
-        await idempotency.run(
-            session,
-            Record,
-            scope="test",
-            user_id=1,
-            key="timeout",
-            request_hash=fingerprint({}),
-            ttl=DAY,
-            wait_seconds=2,
-            handle=Counter(),
-        )
-        assert await session.scalar(text("SHOW lock_timeout")) == before
+    """The key is held when the request comes, so it waits under its own lock_timeout;
+    the holder lets go once the wait shows in pg_locks."""
+    async with sessions.begin() as holder:
+        assert await idempotency.try_lock(holder, "test", user_id=1, key="timeout")
+        async with sessions.begin() as session:
+            before = await session.scalar(text("SHOW lock_timeout"))
+            waiting = asyncio.create_task(
+                idempotency.run(
+                    session,
+                    Record,
+                    scope="test",
+                    user_id=1,
+                    key="timeout",
+                    request_hash=fingerprint({}),
+                    ttl=DAY,
+                    wait_seconds=30,
+                    handle=Counter(),
+                )
+            )
+            await _until_locked(sessions, "timeout", granted=False)
+            await holder.rollback()
+            assert not (await waiting).replayed
+            assert await session.scalar(text("SHOW lock_timeout")) == before
+
+
+async def test_a_free_key_is_taken_in_one_statement(
+    sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine
+) -> None:
+    """Taking a key nobody holds costs one round trip, whatever the wait allowed: the
+    lock, the record lookup and the record's write are three statements in all."""
+    with count_statements(engine) as counter:
+        await request(sessions, Counter(), key="free", wait_seconds=5)
+    assert counter.count == 3
 
 
 async def test_an_expired_record_runs_the_request_again(
