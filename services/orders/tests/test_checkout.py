@@ -3,15 +3,17 @@ in the same transaction, exact decimals."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, text
 
-from orders.db.tables import CartItem, Order, OrderItem
+from orders.db.tables import Cart, CartItem, Order, OrderItem
+from shared.testing import count_statements, eventually_async
 
 Headers = dict[str, str]
 
@@ -164,3 +166,61 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, alice: Headers) 
 async def test_anonymous_cannot_order(client: httpx.AsyncClient) -> None:
     assert (await client.post("/api/orders/", json={})).status_code == 401
     assert (await client.get("/api/orders/")).status_code == 401
+
+
+async def test_a_checkout_takes_the_line_an_edit_committed_while_it_waited(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any, fill_cart: Any, app: FastAPI
+) -> None:
+    """An edit of the cart holds its lock; the checkout waits for it, then orders what
+    the cart holds once the edit commits, the new line included, and empties it. The
+    edit commits only once the checkout is seen waiting on its lock, never by a timer."""
+    first, added = await make_product("First"), await make_product("Added while waiting")
+    cart = await fill_cart(alice, (first, 1))
+    async with app.state.engine.connect() as edit:
+        await edit.execute(select(Cart.id).where(Cart.id == cart["id"]).with_for_update(read=True))
+        await edit.execute(
+            insert(CartItem).values(cart_id=cart["id"], product_id=added.product_id, quantity=2)
+        )
+        checkout = asyncio.create_task(
+            client.post("/api/orders/", json={"cart_id": cart["id"]}, headers=alice)
+        )
+        await eventually_async(
+            lambda: _waiting_on_a_lock(app), what="the checkout waiting on the cart"
+        )
+        await edit.commit()
+    response = await checkout
+    assert response.status_code == 201, response.text
+    assert [(i["name"], i["quantity"]) for i in response.json()["items"]] == [
+        ("First", 1),
+        ("Added while waiting", 2),
+    ]
+    async with app.state.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(CartItem)) == 0
+
+
+async def _waiting_on_a_lock(app: FastAPI) -> bool:
+    async with app.state.engine.connect() as conn:
+        waiting = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            )
+        )
+    return bool(waiting)
+
+
+async def test_a_keyed_checkout_runs_ten_statements(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any, fill_cart: Any, app: FastAPI
+) -> None:
+    """The checkout's round trips are its cost under load (each one ORM and driver work
+    on a busy event loop): the key's lock and record, the cart's lock and lines, the
+    customer's lock and unpaid count, the order, its lines, its event, the key's answer."""
+    cart = await fill_cart(alice, (await make_product(), 1), (await make_product(), 3))
+    with count_statements(app.state.engine) as counter:
+        response = await client.post(
+            "/api/orders/",
+            json={"cart_id": cart["id"]},
+            headers={**alice, "Idempotency-Key": "counted"},
+        )
+    assert response.status_code == 201, response.text
+    assert counter.count == 10, counter.statements

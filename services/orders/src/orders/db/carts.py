@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, Select, delete, func, literal_column, select, text
@@ -9,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
-from orders.db.tables import OPEN_CART, Cart, CartItem
+from orders.db.tables import OPEN_CART, Cart, CartItem, ProductReplica
 
 OPEN = "open"
 
@@ -109,5 +111,46 @@ def items_stmt(*, owner_id: int | None, cart_id: int | None = None) -> Select[An
     return stmt
 
 
-async def empty(session: AsyncSession, cart_id: int) -> None:
-    await session.execute(delete(CartItem).where(CartItem.cart_id == cart_id))
+async def lock_owner(session: AsyncSession, cart_id: int) -> int | None:
+    """Lock a cart for checkout and answer its owner (None: no such cart). Two checkouts
+    of one cart queue here, and the second finds it empty."""
+    stmt = select(Cart.user_id).where(Cart.id == cart_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class TakenLine:
+    """A cart line taken for an order, with its product as the replica has it now."""
+
+    product_id: int
+    quantity: int
+    name: str
+    price: Decimal
+    active: bool
+
+
+async def take_lines(session: AsyncSession, cart_id: int) -> list[TakenLine]:
+    """Empty a locked cart and answer its lines, in the order they were added.
+
+    One statement, whose snapshot begins after the cart's lock: it holds every line
+    committed before, even one whose edit the lock waited for. A refused checkout rolls
+    the emptying back with everything else."""
+    taken = (
+        delete(CartItem)
+        .where(CartItem.cart_id == cart_id)
+        .returning(CartItem.id, CartItem.product_id, CartItem.quantity)
+        .cte("taken")
+    )
+    stmt = (
+        select(
+            taken.c.product_id,
+            taken.c.quantity,
+            ProductReplica.name,
+            ProductReplica.price,
+            ProductReplica.active,
+        )
+        # The lines' foreign key keeps every product they name in the replica.
+        .join(ProductReplica, ProductReplica.product_id == taken.c.product_id)
+        .order_by(taken.c.id)
+    )
+    return [TakenLine(*row) for row in await session.execute(stmt)]

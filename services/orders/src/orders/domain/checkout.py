@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from orders.db import carts, idempotency, orders, replicas
-from orders.db.tables import Order, OrderItem, ProductReplica
+from orders.db.tables import Order, OrderItem
 from orders.domain import money
 from orders.domain.carts import MAX_QUANTITY, orderable_product
-from orders.domain.lifecycle import change_status
+from orders.domain.lifecycle import change_status, place_new
 from orders.domain.limits import LimitReached, Limits
 from orders.domain.status import Action, IllegalTransition, OrderStatus
 from shared import idempotency as idempotent
@@ -109,13 +110,13 @@ async def _new_draft(session: AsyncSession, user: Principal, *, currency: str) -
     return order
 
 
-def _line(product: ProductReplica, quantity: int) -> OrderItem:
+def _line(*, product_id: int, name: str, price: Decimal, quantity: int) -> OrderItem:
     return OrderItem(
-        product_id=product.product_id,
-        name=product.name,
+        product_id=product_id,
+        name=name,
         quantity=quantity,
-        unit_price=product.price,
-        line_total=money.line_total(product.price, quantity),
+        unit_price=price,
+        line_total=money.line_total(price, quantity),
     )
 
 
@@ -125,20 +126,22 @@ def _check_total(order: Order) -> None:
         raise Unprocessable(f"An order may total at most {money.MAX_AMOUNT}.")
 
 
-async def _place(
-    session: AsyncSession, order: Order, *, payment_window: timedelta, limits: Limits
-) -> None:
-    await orders.lock_customer(session, order.user_id)
-    if await orders.count_unpaid(session, order.user_id) >= limits.unpaid_orders:
+async def _check_unpaid(session: AsyncSession, user_id: int, limits: Limits) -> None:
+    """Refuse a placement beyond the customer's unpaid orders; the customer's placements
+    queue on a lock until the transaction ends, so the count cannot race another one."""
+    await orders.lock_customer(session, user_id)
+    if await orders.count_unpaid(session, user_id) >= limits.unpaid_orders:
         raise LimitReached(
             f"At most {limits.unpaid_orders} orders may wait for payment at once; pay or"
             " cancel one first.",
             limit="max_unpaid_orders",
             maximum=limits.unpaid_orders,
         )
+
+
+def _open_payment_window(order: Order, payment_window: timedelta) -> None:
     # The payment window opens when the order is placed: stock is held from then on.
     order.expires_at = datetime.now(UTC) + payment_window
-    await change_status(session, order, action=Action.PLACE)
 
 
 async def _from_cart(
@@ -150,13 +153,14 @@ async def _from_cart(
     payment_window: timedelta,
     limits: Limits,
 ) -> Order:
-    # Locked for update: two checkouts of one cart queue, and the second finds it empty.
-    cart = await carts.get(session, cart_id, with_lines=True, lock="update")
-    if cart is None or cart.user_id != user.id:
+    """The hot path of a checkout, in few round trips: lock the cart, take its lines
+    with their products, count the unpaid orders, insert the order already placed."""
+    if await carts.lock_owner(session, cart_id) != user.id:
         raise NotFound("No such shopping cart.")
-    if not cart.items:
+    lines = await carts.take_lines(session, cart_id)
+    if not lines:
         raise Unprocessable("The shopping cart is empty.", loc=("body", "cart_id"))
-    unavailable = sorted(i.product_id for i in cart.items if not i.product.active)
+    unavailable = sorted(line.product_id for line in lines if not line.active)
     if unavailable:
         raise Unprocessable(
             f"No longer for sale: products {unavailable}; remove them from the cart.",
@@ -165,15 +169,18 @@ async def _from_cart(
         )
     order = Order(
         user_id=user.id,
-        status=OrderStatus.DRAFT.value,
         currency=currency,
-        items=[_line(item.product, item.quantity) for item in cart.items],
+        items=[
+            _line(
+                product_id=line.product_id, name=line.name, price=line.price, quantity=line.quantity
+            )
+            for line in lines
+        ],
     )
     _check_total(order)
-    session.add(order)
-    await session.flush()
-    await carts.empty(session, cart.id)
-    await _place(session, order, payment_window=payment_window, limits=limits)
+    await _check_unpaid(session, user.id, limits)
+    _open_payment_window(order, payment_window)
+    await place_new(session, order)
     return order
 
 
@@ -212,7 +219,9 @@ async def add_item(
             maximum=limits.order_lines,
         )
     if line is None:
-        line = _line(product, quantity)
+        line = _line(
+            product_id=product.product_id, name=product.name, price=product.price, quantity=quantity
+        )
         order.items.append(line)
     elif line.quantity + quantity > MAX_QUANTITY:
         raise Unprocessable(
@@ -322,5 +331,7 @@ async def _place_draft(
         line.name, line.unit_price = product.name, product.price
         line.line_total = money.line_total(product.price, line.quantity)
     _check_total(order)
-    await _place(session, order, payment_window=payment_window, limits=limits)
+    await _check_unpaid(session, user.id, limits)
+    _open_payment_window(order, payment_window)
+    await change_status(session, order, action=Action.PLACE)
     return order

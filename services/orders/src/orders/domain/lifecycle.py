@@ -1,5 +1,6 @@
-"""Order status changes: the one writer (`change_status`), what users and staff may do,
-and the saga reactions that event handlers call.
+"""Order status changes: the one writer (`change_status`, and `place_new` for an order
+born placed), what users and staff may do, and the saga reactions that event handlers
+call.
 
 Every reaction locks the order row and is idempotent: an order that is not in a status
 the action applies to (because the event was delivered twice, or the order moved on) is
@@ -47,8 +48,8 @@ async def change_status(
 ) -> StatusChange:
     """Move a locked order by `action`, or raise `IllegalTransition` (409).
 
-    The only code that writes `Order.status`, and the event announcing the change goes
-    into the outbox in the same transaction.
+    With `place_new`, the only code that writes `Order.status`, and the event announcing
+    the change goes into the outbox in the same transaction.
     """
     source = OrderStatus(order.status)
     target = next_status(source, action)
@@ -56,9 +57,27 @@ async def change_status(
     if target is OrderStatus.CANCELLED:
         order.cancel_reason = reason
     await session.flush()
+    await notify_changed(session, order.id)  # wakes long-polling readers at commit
+    return await _announce(session, order, action=action, source=source, reason=reason)
+
+
+async def place_new(session: AsyncSession, order: Order) -> StatusChange:
+    """Insert a new order straight in the status that placing a draft gives it: an
+    order from a cart is one INSERT, where a draft placed later takes an UPDATE too. No
+    NOTIFY: nobody can be waiting for a change of an order that did not exist."""
+    source = OrderStatus.DRAFT
+    order.status = next_status(source, Action.PLACE).value
+    session.add(order)
+    await session.flush()
+    return await _announce(session, order, action=Action.PLACE, source=source, reason=None)
+
+
+async def _announce(
+    session: AsyncSession, order: Order, *, action: Action, source: OrderStatus, reason: str | None
+) -> StatusChange:
+    target = OrderStatus(order.status)
     event = announcement(order, action=action, source=source, reason=reason)
     await outbox.publish(session, event, aggregate_id=order.id)
-    await notify_changed(session, order.id)  # wakes long-polling readers at commit
     _count(session, order, target=target, reason=reason)
     return StatusChange(order=order, action=action, source=source, target=target, reason=reason)
 
