@@ -15,6 +15,7 @@ from orders.db import orders as orders_repo
 from orders.domain import lifecycle
 from orders.domain.lifecycle import StatusChange
 from orders.domain.status import Action, OrderStatus
+from shared.testing import count_statements
 
 Headers = dict[str, str]
 React = Callable[..., Awaitable[StatusChange | None]]
@@ -257,3 +258,14 @@ async def test_overdue_orders_are_found_for_the_sweep(
         await react(lifecycle.expire, oid, now=later)
     async with app.state.sessionmaker() as session:
         assert await orders_repo.expired_ids(session, now=later) == []
+
+
+async def test_a_saga_reaction_runs_four_statements(
+    alice: Headers, place_order: Any, react: React, app: FastAPI
+) -> None:
+    """Each reaction is a worker's cost per event: the order's lock (its lines are not
+    read: no reaction's event carries them), the update, its event and the NOTIFY."""
+    order = await place_order(alice)
+    with count_statements(app.state.engine) as counter:
+        assert await react(lifecycle.stock_reserved, order["id"]) is not None
+    assert counter.count == 4, counter.statements

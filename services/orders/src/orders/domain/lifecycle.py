@@ -145,7 +145,7 @@ async def _react(
     reason: str | None = None,
     applies: Callable[[Order], bool] = lambda _: True,
 ) -> StatusChange | None:
-    order = await orders.get(session, order_id, for_update=True)
+    order = await orders.lock(session, order_id)
     if order is None:
         log.warning("%s for unknown order %s ignored", action.value, order_id)
         return None
