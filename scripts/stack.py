@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from deploy import monitoring, registry
+from deploy.nginx.render import REPLICA_KEEP_ALIVE_SECONDS
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = Path(os.environ.get("STACK_DIR") or ROOT / "var")
@@ -100,6 +101,9 @@ def uvicorn_command(app: str, port: int, *, python: str = sys.executable) -> lis
         "--forwarded-allow-ips",
         "127.0.0.1",
         "--no-access-log",
+        # Longer than the gateway keeps the connection idle: nginx closes it, never we.
+        "--timeout-keep-alive",
+        str(REPLICA_KEEP_ALIVE_SECONDS),
     ]
 
 

@@ -407,6 +407,21 @@ def test_services_trust_forwarded_headers_only_from_the_gateway() -> None:
     assert command[command.index("--forwarded-allow-ips") + 1] == "127.0.0.1"
 
 
+def test_replicas_keep_an_idle_connection_longer_than_the_gateway() -> None:
+    """nginx, not a replica, closes an idle upstream connection: a replica that closes
+    first races the next request nginx sends on it (a 502 for a POST)."""
+    upstream = render.upstream_block("orders", ["127.0.0.1:1"], resolve=False)
+    found = re.search(r"keepalive_timeout (\d+)s;", upstream)
+    assert found is not None
+    gateway = int(found.group(1))
+    command = registry_stack_command()
+    local = int(command[command.index("--timeout-keep-alive") + 1])
+    image = re.search(r"UVICORN_TIMEOUT_KEEP_ALIVE=(\d+)", (ROOT / "deploy/Dockerfile").read_text())
+    assert image is not None
+    assert local > gateway
+    assert int(image.group(1)) > gateway
+
+
 def registry_stack_command() -> list[str]:
     from tests.conftest import stack_script
 

@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -382,3 +383,34 @@ def test_requests_nginx_cannot_parse_are_400_problems(stack: Stack, extra: dict[
     assert head.startswith(b"HTTP/1.1 400"), head
     assert b"content-type: application/problem+json" in head.lower()
     assert json.loads(body)["status"] == 400
+
+
+def _one_response(sock: socket.socket) -> bytes:
+    """Read one HTTP/1.1 response (headers and a Content-Length body); b"" if the server
+    closed the connection instead."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+def test_a_replica_keeps_an_idle_connection_longer_than_uvicorns_default(stack: Stack) -> None:
+    """nginx reuses an idle upstream connection for up to its `keepalive_timeout`; a
+    replica that closed it sooner (uvicorn's default: after 5 s idle) raced nginx's next
+    request on it, which met a reset: for a POST, which nginx never sends twice, a 502.
+    Idle past those 5 s, the replica still answers on the same connection."""
+    replica = stack.replicas["catalog"][0]
+    request = b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", replica.port), timeout=15) as sock:
+        sock.sendall(request)
+        assert _one_response(sock).startswith(b"HTTP/1.1 200")
+        time.sleep(6)
+        sock.sendall(request)
+        assert _one_response(sock).startswith(b"HTTP/1.1 200")

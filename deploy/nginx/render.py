@@ -26,6 +26,13 @@ PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 RATE = re.compile(r"^(\d+)r/([sm])$")
 # Inside compose every replica of a service listens on this port (see deploy/compose.py).
 COMPOSE_PORT = 8000
+# nginx keeps an idle upstream connection this long; a replica must keep it longer, so
+# that nginx is always the side that closes it. A replica that closes first (uvicorn's
+# default is 5 s) races the next request nginx sends on it: the request meets a reset
+# and, for a POST, which nginx never sends twice, ends as a 502 (four such resets in one
+# flash sale on a busy machine, a placement and a payment among them; docs/checkout.md).
+UPSTREAM_KEEPALIVE_SECONDS = 60
+REPLICA_KEEP_ALIVE_SECONDS = UPSTREAM_KEEPALIVE_SECONDS + 5
 DOCKER_DNS = "127.0.0.11"
 
 
@@ -112,7 +119,7 @@ def upstream_block(name: str, servers: Sequence[str], *, resolve: bool) -> str:
     lines += [
         "    keepalive 64;",
         "    keepalive_requests 10000;",
-        "    keepalive_timeout 60s;",
+        f"    keepalive_timeout {UPSTREAM_KEEPALIVE_SECONDS}s;",
         "}",
     ]
     return "\n".join(lines)
