@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -93,18 +94,35 @@ async def create_order(
 ) -> dict[str, Any]:
     """Order the contents of a cart (status `pending`; the cart is emptied), or, without
     `cart_id`, start a `draft` to fill through /api/order-items/ and place."""
-    answer = await checkout.create_order(
-        session,
-        user,
-        cart_id=(body or OrderIn()).cart_id,
-        idempotency_key=idempotency_key,
-        key_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
-        currency=settings.currency,
-        payment_window=timedelta(seconds=settings.reservation_window_seconds),
-        limits=settings.limits(),
-        render=_render,
+    answer = await _within_budget(
+        settings.placement_budget_seconds,
+        checkout.create_order(
+            session,
+            user,
+            cart_id=(body or OrderIn()).cart_id,
+            idempotency_key=idempotency_key,
+            key_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+            currency=settings.currency,
+            payment_window=timedelta(seconds=settings.reservation_window_seconds),
+            limits=settings.limits(),
+            render=_render,
+        ),
     )
     return _answer(response, answer)
+
+
+async def _within_budget(seconds: float, placement: Awaitable[Answer]) -> Answer:
+    """The placement, or 503 busy if it has not ended after `seconds`: cancelled in its
+    pool wait or between its statements, its transaction rolls back (the commit itself,
+    after this, is never cut), so a retry with the same Idempotency-Key runs it afresh."""
+    budget = asyncio.timeout(seconds)
+    try:
+        async with budget:
+            return await placement
+    except TimeoutError as exc:
+        if budget.expired():
+            raise Busy from exc
+        raise  # a statement's own timeout, answered as such
 
 
 @router.get("/{order_id}/", responses=problem_responses(401, 404, 422))
@@ -188,15 +206,18 @@ async def place_order(
     idempotency_key: OptionalIdempotencyKey = None,
 ) -> dict[str, Any]:
     """Submit your draft: its lines are priced now, and it becomes `pending`."""
-    answer = await checkout.place(
-        session,
-        user,
-        order_id,
-        idempotency_key=idempotency_key,
-        key_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
-        payment_window=timedelta(seconds=settings.reservation_window_seconds),
-        limits=settings.limits(),
-        render=_render,
+    answer = await _within_budget(
+        settings.placement_budget_seconds,
+        checkout.place(
+            session,
+            user,
+            order_id,
+            idempotency_key=idempotency_key,
+            key_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+            payment_window=timedelta(seconds=settings.reservation_window_seconds),
+            limits=settings.limits(),
+            render=_render,
+        ),
     )
     return _answer(response, answer)
 
