@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -91,6 +92,28 @@ class BodySizeLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+RECEIVED_AT = "shop.received_at"
+
+
+class ReceivedAtMiddleware:
+    """Note in the scope when the request reached the app (the event loop's clock), the
+    outermost layer: a budget for the whole request (`received_at`) then counts the time
+    it queued on a busy loop before its endpoint ran, which nginx's timeout counts too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[RECEIVED_AT] = asyncio.get_running_loop().time()
+        await self.app(scope, receive, send)
+
+
+def received_at(scope: Scope) -> float:
+    """When the request reached the app, on the loop's clock (now, outside a service app)."""
+    at = scope.get(RECEIVED_AT)
+    return float(at) if at is not None else asyncio.get_running_loop().time()
 
 
 class ServedByMiddleware:
@@ -219,8 +242,9 @@ def install_outer_middleware(
     quiet_paths: Sequence[str] = ("/health", "/metrics"),
 ) -> None:
     """The outermost layers of every app, the services' and the gateway's, added last:
-    X-Served-By, the body size limit, the access log (not for `quiet_paths`), and the
-    request id around them all, so every log line carries it."""
+    X-Served-By, the body size limit, the access log (not for `quiet_paths`), the
+    request id around them, so every log line carries it, and the time of arrival
+    outside everything."""
     if replica_name:
         app.add_middleware(ServedByMiddleware, name=replica_name)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
@@ -231,3 +255,4 @@ def install_outer_middleware(
         validator=request_id_is_safe,
         update_request_header=True,
     )
+    app.add_middleware(ReceivedAtMiddleware)

@@ -26,6 +26,7 @@ from shared.auth import CurrentUser, Principal, StaffUser
 from shared.db import DbSession, read_session
 from shared.errors import Busy
 from shared.idempotency import Answer
+from shared.middleware import received_at
 from shared.pagination import Page, PageParams, keyset_page, page_params
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -88,6 +89,7 @@ async def create_order(
     user: CurrentUser,
     session: DbSession,
     settings: Settings,
+    request: Request,
     response: Response,
     body: Annotated[OrderIn | None, Body()] = None,
     idempotency_key: OptionalIdempotencyKey = None,
@@ -95,6 +97,7 @@ async def create_order(
     """Order the contents of a cart (status `pending`; the cart is emptied), or, without
     `cart_id`, start a `draft` to fill through /api/order-items/ and place."""
     answer = await _within_budget(
+        request,
         settings.placement_budget_seconds,
         checkout.create_order(
             session,
@@ -111,11 +114,12 @@ async def create_order(
     return _answer(response, answer)
 
 
-async def _within_budget(seconds: float, placement: Awaitable[Answer]) -> Answer:
-    """The placement, or 503 busy if it has not ended after `seconds`: cancelled in its
+async def _within_budget(request: Request, seconds: float, placement: Awaitable[Answer]) -> Answer:
+    """The placement, or 503 busy if it has not ended `seconds` after the request reached
+    the app (its queueing on a busy loop counts, as it does for nginx): cancelled in its
     pool wait or between its statements, its transaction rolls back (the commit itself,
     after this, is never cut), so a retry with the same Idempotency-Key runs it afresh."""
-    budget = asyncio.timeout(seconds)
+    budget = asyncio.timeout_at(received_at(request.scope) + seconds)
     try:
         async with budget:
             return await placement
@@ -202,11 +206,13 @@ async def place_order(
     user: CurrentUser,
     session: DbSession,
     settings: Settings,
+    request: Request,
     response: Response,
     idempotency_key: OptionalIdempotencyKey = None,
 ) -> dict[str, Any]:
     """Submit your draft: its lines are priced now, and it becomes `pending`."""
     answer = await _within_budget(
+        request,
         settings.placement_budget_seconds,
         checkout.place(
             session,
