@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from orders.api import (
     cart_items,
@@ -21,7 +23,11 @@ from orders.api import (
 from orders.db.status_watch import StatusWatch
 from orders.events.published import events
 from orders.settings import OrdersSettings
+from shared.admission import AdmissionMiddleware
 from shared.app import create_service_app
+
+# A checkout from a cart or a new draft (POST /api/orders/), and a draft's placement.
+PLACEMENT_PATH = re.compile(r"/api/orders/(?:[0-9]+/place/)?")
 
 
 def create_app(
@@ -54,4 +60,16 @@ def create_app(
         ],
         jwks_client=jwks_client,
         lifespan=lifespan,
+        inner_middleware=[
+            Middleware(
+                AdmissionMiddleware,
+                kind="placement",
+                limit=settings.max_placements_in_flight,
+                queue_seconds=settings.placement_queue_seconds,
+                max_queued=settings.max_placements_queued,
+                method="POST",
+                path=PLACEMENT_PATH,
+                detail="Too many orders are being placed right now; retry after Retry-After.",
+            )
+        ],
     )

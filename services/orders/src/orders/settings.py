@@ -25,6 +25,13 @@ class OrdersSettings(ServiceSettings):
     # not knowing, and counts against the replica (three within 10 s take it out: in a
     # flash sale both replicas went out and 1,225 requests got 502 "no live upstreams").
     placement_budget_seconds: float = Field(default=20.0, gt=0)
+    # At most this many placements run at once per replica (a few times the pool: enough
+    # to keep every connection busy); the others wait their turn in arrival order, before
+    # their token or body is looked at, and answer 503 busy if it has not come within
+    # `placement_queue_seconds` (counted within the budget above). `shared.admission`.
+    max_placements_in_flight: int = Field(default=32, ge=1)
+    placement_queue_seconds: float = Field(default=10.0, gt=0)
+    max_placements_queued: int = Field(default=2000, ge=0)
     # How long a placed order may wait for payment before it expires and frees its stock.
     reservation_window_seconds: int = Field(default=900, ge=1)
     # Every order is priced in this one currency (ISO 4217), as the catalog's prices are.
