@@ -199,12 +199,19 @@ def test_the_edge_sets_client_address_and_host_itself(stack: Stack, echo: EchoUp
         "nginx-echo", services=users_only(stack), upstreams={"users": [echo.address]}
     )
     port = urlsplit(url).port
-    forged = {"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6", "Host": "127.0.0.1."}
+    forged = {
+        "X-Forwarded-For": "6.6.6.6",
+        "X-Real-IP": "6.6.6.6",
+        "Host": "127.0.0.1.",
+        "X-Request-Start": "t=0",
+    }
     with httpx.Client(base_url=url, timeout=TIMEOUT) as client:
         seen = client.get("/.well-known/jwks.json", headers=forged).json()
         other_port = client.get("/api/users/", headers={"Host": "127.0.0.1:9999"}).json()
     assert seen["x-forwarded-for"] == "127.0.0.1"
     assert seen["x-real-ip"] == "127.0.0.1"
+    # When nginx passed it on, by nginx's clock, whatever the client claimed.
+    assert abs(float(seen["x-request-start"].removeprefix("t=")) - time.time()) < 30
     # One normalised host upstream, whatever form the client wrote it in.
     assert seen["host"] == other_port["host"] == "127.0.0.1"
     assert str(port) not in seen["host"]

@@ -5,6 +5,7 @@ not after the pool's own (much longer) wait, so it always answers before nginx's
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -50,3 +51,18 @@ async def test_a_long_poll_with_no_connection_free_answers_busy_when_its_wait_en
     again = await client.get(url, headers=alice)
     assert again.status_code == 200
     assert again.json()["id"] == order["id"]
+
+
+async def test_a_long_poll_that_waited_before_the_app_saw_it_waits_that_much_less(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any, fill_cart: Any
+) -> None:
+    """Its `wait` counts from when the gateway passed it on: a poll that sat 24.5 s of its
+    25 s behind a busy loop answers (the order as it is) instead of waiting 25 s more and
+    passing nginx's 30 s read timeout."""
+    cart = await fill_cart(alice, (await make_product(), 1))
+    order = (await client.post("/api/orders/", json={"cart_id": cart["id"]}, headers=alice)).json()
+    url = f"/api/orders/{order['id']}/?changed_from=pending&wait=25"
+    late = {**alice, "X-Request-Start": f"t={time.time() - 24.5:.3f}"}
+    answer = await asyncio.wait_for(client.get(url, headers=late), 15)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "pending"

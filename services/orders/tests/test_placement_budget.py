@@ -6,6 +6,7 @@ leaves nothing behind: the same request with the same key then places the order.
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -92,3 +93,25 @@ async def test_placing_a_draft_with_no_connection_free_answers_busy_when_its_bud
     placed = await place()
     assert placed.status_code == 200, placed.text
     assert placed.json()["status"] == "pending"
+
+
+async def test_a_checkout_that_waited_its_budget_before_the_app_saw_it_answers_busy(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any, fill_cart: Any, app: FastAPI
+) -> None:
+    """The budget counts from when the gateway passed the request on: one that waited
+    longer than the budget for a busy replica's loop is refused at once, untouched."""
+    cart = await fill_cart(alice, (await make_product(), 2))
+    waited_at_the_edge = {"X-Request-Start": f"t={time.time() - BUDGET_S - 1:.3f}"}
+    late = await client.post(
+        "/api/orders/", json={"cart_id": cart["id"]}, headers={**alice, **waited_at_the_edge}
+    )
+    _is_busy(late)
+    async with app.state.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(Order)) == 0
+        assert await conn.scalar(select(func.sum(CartItem.quantity))) == 2
+
+    fresh = {"X-Request-Start": f"t={time.time():.3f}"}
+    placed = await client.post(
+        "/api/orders/", json={"cart_id": cart["id"]}, headers={**alice, **fresh}
+    )
+    assert placed.status_code == 201, placed.text
