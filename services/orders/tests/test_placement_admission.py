@@ -1,7 +1,8 @@
 """At most `max_placements_in_flight` placements run in a replica at once. The others wait
 their turn in arrival order before their token or body is looked at; one whose turn has
 not come within `placement_queue_seconds` is answered 503 busy with a Retry-After and
-leaves nothing behind, and the admitted ones are not disturbed by it."""
+leaves nothing behind, and the admitted ones are not disturbed by it; one whose turn
+comes is served without a retry, in the order it arrived."""
 
 from __future__ import annotations
 
@@ -27,20 +28,34 @@ BUYER_IDS = (20, 21, 22)
 
 
 @pytest.fixture
-def settings(settings: OrdersSettings) -> OrdersSettings:
+def limit() -> int:
+    return LIMIT
+
+
+@pytest.fixture
+def queue_seconds() -> float:
+    return QUEUE_S
+
+
+@pytest.fixture
+def settings(settings: OrdersSettings, limit: int, queue_seconds: float) -> OrdersSettings:
     return settings.model_copy(
         update={
             "db_pool_size": 1,
             "db_pool_timeout_seconds": POOL_WAIT_S,
             "placement_budget_seconds": POOL_WAIT_S,
-            "max_placements_in_flight": LIMIT,
-            "placement_queue_seconds": QUEUE_S,
+            "max_placements_in_flight": limit,
+            "placement_queue_seconds": queue_seconds,
         }
     )
 
 
 def _metric(name: str) -> float:
     return REGISTRY.get_sample_value(name, {"kind": "placement"}) or 0.0
+
+
+async def _gauge_is(name: str, value: float) -> bool:
+    return _metric(name) == value
 
 
 def _is_busy(response: httpx.Response) -> None:
@@ -71,7 +86,9 @@ async def test_a_placement_whose_turn_does_not_come_is_refused_and_changes_nothi
     async with app.state.engine.connect() as held:  # the pool's only connection
         await held.execute(text("SELECT 1"))
         admitted = [asyncio.create_task(checkout(i)) for i in range(LIMIT)]
-        await eventually_async(lambda: _in_flight_is(LIMIT), what="the placements admitted")
+        await eventually_async(
+            lambda: _gauge_is("shop_admission_in_flight", LIMIT), what="the placements admitted"
+        )
 
         _is_busy(await asyncio.wait_for(checkout(2), POOL_WAIT_S / 4))
         # Refused before its token is checked: the queue costs no signature check.
@@ -99,10 +116,6 @@ async def test_a_placement_whose_turn_does_not_come_is_refused_and_changes_nothi
     assert retried.json()["user_id"] == BUYER_IDS[2]
 
 
-async def _in_flight_is(count: int) -> bool:
-    return _metric("shop_admission_in_flight") == count
-
-
 async def test_placing_a_draft_waits_in_the_same_queue(
     client: httpx.AsyncClient, mint_token: Callable[..., str], make_product: Any, app: FastAPI
 ) -> None:
@@ -125,7 +138,9 @@ async def test_placing_a_draft_waits_in_the_same_queue(
     async with app.state.engine.connect() as held:
         await held.execute(text("SELECT 1"))
         admitted = [asyncio.create_task(place(i)) for i in range(LIMIT)]
-        await eventually_async(lambda: _in_flight_is(LIMIT), what="the placements admitted")
+        await eventually_async(
+            lambda: _gauge_is("shop_admission_in_flight", LIMIT), what="the placements admitted"
+        )
         _is_busy(await asyncio.wait_for(place(2), POOL_WAIT_S / 4))
 
     for task in admitted:
@@ -133,3 +148,37 @@ async def test_placing_a_draft_waits_in_the_same_queue(
     third = await client.get(f"/api/orders/{drafts[2]['id']}/", headers=buyers[2])
     assert third.json()["status"] == "draft"
     assert (await place(2)).status_code == 200
+
+
+@pytest.mark.parametrize(("limit", "queue_seconds"), [(1, POOL_WAIT_S)])
+async def test_queued_placements_are_served_in_arrival_order(
+    client: httpx.AsyncClient,
+    mint_token: Callable[..., str],
+    make_product: Any,
+    fill_cart: Any,
+    app: FastAPI,
+) -> None:
+    product = await make_product()
+    buyers = [bearer(mint_token(user_id)) for user_id in BUYER_IDS]
+    carts = [await fill_cart(headers, (product, 1)) for headers in buyers]
+
+    def checkout(i: int) -> Any:
+        return client.post("/api/orders/", json={"cart_id": carts[i]["id"]}, headers=buyers[i])
+
+    placements = []
+    async with app.state.engine.connect() as held:  # the pool's only connection
+        await held.execute(text("SELECT 1"))
+        placements.append(asyncio.create_task(checkout(0)))
+        await eventually_async(lambda: _gauge_is("shop_admission_in_flight", 1), what="admitted")
+        for i in (1, 2):  # each queued behind the ones before it
+            placements.append(asyncio.create_task(checkout(i)))
+            queued = lambda i=i: _gauge_is("shop_admission_queued", i)  # noqa: E731
+            await eventually_async(queued, what=f"{i} queued")
+    answers = [await task for task in placements]
+
+    assert [a.status_code for a in answers] == [201, 201, 201], [a.text for a in answers]
+    ids = [a.json()["id"] for a in answers]
+    assert ids == sorted(ids)  # each placed after the one before it ended
+    assert [a.json()["user_id"] for a in answers] == list(BUYER_IDS)
+    assert await _gauge_is("shop_admission_queued", 0)
+    assert await _gauge_is("shop_admission_in_flight", 0)
