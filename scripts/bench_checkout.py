@@ -56,6 +56,7 @@ CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": 
 FINAL = {"paid", "cancelled", "payment_failed"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 IDLE_SECONDS = 5
+SIGNING_KEY = ROOT / "var/keys/jwt-private.pem"
 RETRIES = 5  # per request, on an answer lost or deferred (see `send_until_answered`)
 
 
@@ -135,7 +136,7 @@ def start_shop(args: argparse.Namespace) -> Shop:
             env[f"{prefix}DATABASE_URL"] = service_url(service.name, database=DATABASE)
     urls = {name: [f"http://127.0.0.1:{p}" for p in found] for name, found in ports.items()}
     env["GATEWAY_SERVICES"] = registry.gateway_services_json(services, urls)
-    env["USERS_JWT_PRIVATE_KEY_FILE"] = str(ROOT / "var/keys/jwt-private.pem")
+    env["USERS_JWT_PRIVATE_KEY_FILE"] = str(SIGNING_KEY)
     # Setup only: hashing is the login path's cost, not the checkout's.
     env["USERS_BCRYPT_ROUNDS"] = "4"
     # users serves the setup only: a few connections of PostgreSQL's shared 100 do.
@@ -967,6 +968,8 @@ def _counts(spec: str) -> dict[str, int]:
 
 def main() -> None:
     args = parse_args()
+    if not SIGNING_KEY.exists():  # `make bench-checkout` makes it; a direct run may not have
+        sys.exit(f"{SIGNING_KEY.relative_to(ROOT)} is missing: run `make keys` first")
     # SIGTERM (make interrupted, `kill`) ends the bench through its cleanup, not around it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     refuse_taken_ports(args)
