@@ -94,10 +94,10 @@ class Gate:
 
 class AdmissionMiddleware:
     """Admit at most `limit` requests for which method and path match, in arrival order;
-    one whose turn has not come `queue_seconds` after it reached the app (or that finds
-    `max_queued` already waiting) is answered 503 `busy` with `Retry-After`. Runs just
-    before the routing (a service app's `inner_middleware`), so refusals are logged,
-    counted and timed like every answer."""
+    one whose turn has not come `queue_seconds` after it reached the shop (`received_at`:
+    the gateway's clock), or that finds `max_queued` already waiting, is answered 503
+    `busy` with `Retry-After`. Runs just before the routing (a service app's
+    `inner_middleware`), so refusals are logged, counted and timed like every answer."""
 
     def __init__(
         self,
