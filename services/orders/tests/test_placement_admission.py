@@ -50,6 +50,19 @@ def settings(settings: OrdersSettings, limit: int, queue_seconds: float) -> Orde
     )
 
 
+BuyersWithCarts = tuple[list[Headers], list[dict[str, Any]]]
+
+
+@pytest.fixture
+async def buyers_with_carts(
+    mint_token: Callable[..., str], make_product: Any, fill_cart: Any
+) -> BuyersWithCarts:
+    """A token and a filled cart for each of BUYER_IDS."""
+    product = await make_product()
+    buyers = [bearer(mint_token(user_id)) for user_id in BUYER_IDS]
+    return buyers, [await fill_cart(headers, (product, 1)) for headers in buyers]
+
+
 def _metric(name: str) -> float:
     return REGISTRY.get_sample_value(name, {"kind": "placement"}) or 0.0
 
@@ -69,15 +82,9 @@ def _is_busy(response: httpx.Response) -> None:
 
 
 async def test_a_placement_whose_turn_does_not_come_is_refused_and_changes_nothing(
-    client: httpx.AsyncClient,
-    mint_token: Callable[..., str],
-    make_product: Any,
-    fill_cart: Any,
-    app: FastAPI,
+    client: httpx.AsyncClient, buyers_with_carts: BuyersWithCarts, app: FastAPI
 ) -> None:
-    product = await make_product()
-    buyers = [bearer(mint_token(user_id)) for user_id in BUYER_IDS]
-    carts = [await fill_cart(headers, (product, 1)) for headers in buyers]
+    buyers, carts = buyers_with_carts
     refused_before = _metric("shop_admission_refused_total")
 
     def checkout(i: int) -> Any:
@@ -152,15 +159,9 @@ async def test_placing_a_draft_waits_in_the_same_queue(
 
 @pytest.mark.parametrize(("limit", "queue_seconds"), [(1, POOL_WAIT_S)])
 async def test_queued_placements_are_served_in_arrival_order(
-    client: httpx.AsyncClient,
-    mint_token: Callable[..., str],
-    make_product: Any,
-    fill_cart: Any,
-    app: FastAPI,
+    client: httpx.AsyncClient, buyers_with_carts: BuyersWithCarts, app: FastAPI
 ) -> None:
-    product = await make_product()
-    buyers = [bearer(mint_token(user_id)) for user_id in BUYER_IDS]
-    carts = [await fill_cart(headers, (product, 1)) for headers in buyers]
+    buyers, carts = buyers_with_carts
 
     def checkout(i: int) -> Any:
         return client.post("/api/orders/", json={"cart_id": carts[i]["id"]}, headers=buyers[i])
