@@ -6,7 +6,7 @@ seeds it once (SEED_PRODUCTS, default 100000), then runs wrk (Debian's package) 
 nginx. `--against-run` (make bench BENCH_ARGS=--against-run) measures `make run`'s own
 gateway and catalog replicas instead (seed them first: `make seed SEED_PRODUCTS=100000`).
 
-Every read reports req/s, p50/p99 and the CPU time the catalog replicas spent per request
+Every read reports req/s, p50/p99 and the CPU time its service's replicas spent per request
 (utime + stime from /proc/<pid>/stat over the measured run, divided by the requests wrk
 completed): a figure that holds on a busy machine where req/s does not.
 
@@ -22,9 +22,12 @@ completed): a figure that holds on a busy machine where req/s does not.
 - `@ fixed rate`: the popular details and the Redis-cached detail again at half the rate
   measured at saturation in the same run (requests paced from a clock by wrk's Lua
   `delay()`), where the tail is what matters
+- with `--against-run` also a signed-in customer's own reads, each charged to its own
+  service's replicas: `/api/users/me/`, one order, the order list, the order history (a
+  customer is registered and places one order through the saga first)
 
     make bench [SEED_PRODUCTS=100000] [BENCH_SECONDS=15] [BENCH_CONNECTIONS=64]
-               [CATALOG_REPLICAS=2] [BENCH_READS=list-redis,detail-redis,...]
+               [CATALOG_REPLICAS=2] [BENCH_READS=list-redis,detail-redis,...,me,order]
                [BENCH_RATE=<fixed rate instead of half the saturated one>]
                [BENCH_ARGS=--against-run]
 """
@@ -121,7 +124,7 @@ http {{
 @dataclass
 class Stack:
     gateway: str
-    replica_pids: list[int]
+    pids: dict[str, list[int]]  # each service's replicas: whose CPU a read is charged
     redis_url: str
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -133,6 +136,16 @@ class Read:
     path: str = "/"
     script: str | None = None
     headers: tuple[str, ...] = ()
+    service: str = "catalog"
+    # A signed-in customer's read (`make run` only): the path may name `{order_id}`, and
+    # the customer's token goes in the Authorization header.
+    customer: bool = False
+
+
+@dataclass(frozen=True)
+class Customer:
+    token: str
+    order_id: int
 
 
 def env() -> dict[str, str]:
@@ -253,27 +266,71 @@ def start_stack(workdir: Path, replicas: int) -> Stack:
         for process in processes:
             process.wait(timeout=30)
         raise
-    return Stack(GATEWAY, [p.pid for p in processes[:-1]], REDIS_URL, processes)
+    return Stack(GATEWAY, {"catalog": [p.pid for p in processes[:-1]]}, REDIS_URL, processes)
 
 
 def running_stack() -> Stack:
-    """`make run`'s gateway and catalog replicas (found by their listening ports)."""
-    first = 8200
+    """`make run`'s gateway and every service's replicas (found by their listening ports:
+    replica i of a service listens on its registry port + i - 1)."""
+    from deploy import registry
+
     out = subprocess.run(
         ["ss", "-Hltnp"], capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    pids = []
+    listening = []
     for line in out:
         port = re.search(r"127\.0\.0\.1:(\d+)\s", line)
         pid = re.search(r"pid=(\d+)", line)
-        if port and pid and first <= int(port.group(1)) < first + 16:
-            pids.append(int(pid.group(1)))
-    if not pids:
+        if port and pid:
+            listening.append((int(port.group(1)), int(pid.group(1))))
+    pids = {
+        service.name: sorted({pid for port, pid in listening if 0 <= port - service.port < 16})
+        for service in registry.load()
+    }
+    if not pids.get("catalog"):
         raise SystemExit("no catalog replica listens on 8200..8215: is `make run` running?")
     gateway = "127.0.0.1:" + os.environ.get("GATEWAY_PORT", "8080")
-    return Stack(
-        gateway, sorted(set(pids)), os.environ.get("CATALOG_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    return Stack(gateway, pids, os.environ.get("CATALOG_REDIS_URL", "redis://127.0.0.1:6379/0"))
+
+
+def sign_up_customer(gateway: str) -> Customer:
+    """A new customer with one order, placed through the saga and in the order history."""
+    client = httpx.Client(base_url=f"http://{gateway}", timeout=30)
+    email = f"bench-reads-{time.time_ns()}@example.com"
+    password = "bench-reads-password"  # noqa: S105 (a throwaway account)
+    with client:
+        client.post(
+            "/api/auth/register/",
+            json={"email": email, "username": email.split("@")[0], "password": password},
+        ).raise_for_status()
+        login = client.post("/api/auth/login/", json={"email": email, "password": password})
+        login.raise_for_status()
+        token = login.json()["access"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        product = client.get("/api/products/", params={"in_stock": "true", "limit": 1})
+        product.raise_for_status()
+        cart = client.post("/api/shopping-carts/", json={})
+        cart.raise_for_status()
+        line = {"cart_id": cart.json()["id"], "product_id": product.json()["results"][0]["id"]}
+        for _ in range(300):  # right after a seed, orders' replica of products still fills
+            added = client.post("/api/cart-items/", json={**line, "quantity": 1})
+            if added.status_code != 422:
+                break
+            time.sleep(0.1)
+        added.raise_for_status()
+        order = client.post("/api/orders/", json={"cart_id": cart.json()["id"]})
+        order.raise_for_status()
+        order_id = int(order.json()["id"])
+        client.get(
+            f"/api/orders/{order_id}/", params={"changed_from": "pending", "wait": 20}
+        ).raise_for_status()
+        for _ in range(100):  # the projector folds the order in within a moment
+            if client.get("/api/orders/history/").json()["results"]:
+                break
+            time.sleep(0.1)
+        else:
+            raise SystemExit("the order never reached the order history: is the projector up?")
+    return Customer(token, order_id)
 
 
 def start_bare_nginx(workdir: Path, body: bytes, path: str) -> subprocess.Popen[bytes]:
@@ -302,9 +359,19 @@ def start_bare_nginx(workdir: Path, body: bytes, path: str) -> subprocess.Popen[
 def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # a PostgreSQL backend whose connection closed
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
     return total / CLK_TICK
+
+
+def postgres_pids() -> list[int]:
+    """PostgreSQL's processes on this machine (its backends included): the database's
+    share of a read, which the replicas' CPU does not show."""
+    found = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(pid) for pid in found.split()]
 
 
 def run_queue_wait_seconds(pids: list[int]) -> float:
@@ -330,28 +397,37 @@ def wrk(
     workdir: Path,
     host: str | None = None,
     rate: float | None = None,
+    customer: Customer | None = None,
 ) -> dict[str, str]:
     script = read.script
+    path, headers = read.path, read.headers
+    if customer is not None:
+        path = path.format(order_id=customer.order_id)
+        headers = (*headers, f"Authorization: Bearer {customer.token}")
+    pids = stack.pids.get(read.service, [])
     if rate is not None:
         paced = workdir / f"paced-{read.key}.lua"
         base = (workdir / read.script).read_text() if read.script else ""
         paced.write_text(base + PACED_SCRIPT.format(rate=rate))
         script = paced.name
     args = [WRK, f"-t{os.environ.get('BENCH_THREADS', '1')}", f"-c{connections}", "--latency"]
-    for header in read.headers:
+    for header in headers:
         args += ["-H", header]
     if script:
         args += ["-s", str(workdir / script)]
-    url = f"http://{host or stack.gateway}{read.path}"
+    url = f"http://{host or stack.gateway}{path}"
     # A short unmeasured run first: connections, caches and the replicas' pools warm up.
     subprocess.run([*args, "-d3s", url], capture_output=True, check=True)
-    before = cpu_seconds(stack.replica_pids)
-    waited = run_queue_wait_seconds(stack.replica_pids)
+    database = postgres_pids()
+    before = cpu_seconds(pids)
+    database_before = cpu_seconds(database)
+    waited = run_queue_wait_seconds(pids)
     out = subprocess.run(
         [*args, f"-d{seconds}s", url], capture_output=True, text=True, check=True
     ).stdout
-    cpu = cpu_seconds(stack.replica_pids) - before
-    waited = run_queue_wait_seconds(stack.replica_pids) - waited
+    cpu = cpu_seconds(pids) - before
+    database_cpu = cpu_seconds(database) - database_before
+    waited = run_queue_wait_seconds(pids) - waited
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"50%\s+([\d.]+\w+)", out)
     p99 = re.search(r"99%\s+([\d.]+\w+)", out)
@@ -365,6 +441,7 @@ def wrk(
         "p50": p50.group(1) if p50 else "?",
         "p99": p99.group(1) if p99 else "?",
         "cpu": f"{cpu / requests * 1e6:,.0f}" if requests and host is None else "-",
+        "database": f"{database_cpu / requests * 1e6:,.0f}" if requests and host is None else "-",
         # Seconds the replicas waited for a CPU per second they ran: above ~0.5 the tail
         # is the machine's other load, not the read path (docs/catalog.md).
         "waited": f"{waited / cpu:.1f}" if cpu > 0 and host is None else "-",
@@ -458,6 +535,23 @@ READS = [
         "/api/products/?category=3&min_price=10&max_price=500&ordering=price",
         headers=SERVICE_ONLY,
     ),
+    # A signed-in customer's own reads (`--against-run`: they need users and orders).
+    Read("me", "GET /api/users/me/ (users)", "/api/users/me/", service="users", customer=True),
+    Read(
+        "order",
+        "GET /api/orders/{id}/ (orders)",
+        "/api/orders/{order_id}/",
+        service="orders",
+        customer=True,
+    ),
+    Read("orders", "GET /api/orders/ (orders)", "/api/orders/", service="orders", customer=True),
+    Read(
+        "history",
+        "GET /api/orders/history/ (orders)",
+        "/api/orders/history/",
+        service="orders",
+        customer=True,
+    ),
 ]
 FIXED_RATE = ("detail-redis", "hot")
 
@@ -475,8 +569,10 @@ def main() -> None:
     connections = int(os.environ.get("BENCH_CONNECTIONS", "64"))
     replicas = int(os.environ.get("CATALOG_REPLICAS", "2"))
     wanted = set(filter(None, os.environ.get("BENCH_READS", "").split(","))) or {
-        r.key for r in READS
+        r.key for r in READS if options.against_run or not r.customer
     } | {"fixed"}
+    if not options.against_run and any(r.customer and r.key in wanted for r in READS):
+        raise SystemExit("a customer's reads (me, order, orders, history) need --against-run")
     if not options.against_run:
         prepare(products)
     results = []
@@ -489,6 +585,9 @@ def main() -> None:
         (workdir / "hot.lua").write_text(DETAIL_SCRIPT.format(products=min(products, 1000)))
         (workdir / "warm.lua").write_text(WARM_SCRIPT.format(products=products))
         stack = running_stack() if options.against_run else start_stack(workdir, replicas)
+        customer = None
+        if any(r.customer and r.key in wanted for r in READS):
+            customer = sign_up_customer(stack.gateway)
         list_page = httpx.get(f"http://{stack.gateway}/api/products/?limit=20").content
         bare = start_bare_nginx(workdir, list_page, "/api/products/")
         saturated: dict[str, float] = {}
@@ -510,6 +609,7 @@ def main() -> None:
                     connections=connections,
                     workdir=workdir,
                     host=host,
+                    customer=customer if read.customer else None,
                 )
                 results.append(row)
                 if row["req/s"] != "?":
@@ -549,12 +649,13 @@ def main() -> None:
             " raise it for the run): their figures describe those answers, not the reads.\n"
         )
     print(
-        "| read | req/s | p50 | p99 | replica CPU per request (us)"
-        " | replica run-queue wait per CPU second | non-2xx |"
+        "| read | req/s | p50 | p99 | its service's replica CPU per request (us)"
+        " | PostgreSQL CPU per request (us) | replica run-queue wait per CPU second | non-2xx |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        cells = [r["read"], r["req/s"], r["p50"], r["p99"], r["cpu"], r["waited"], r["non-2xx"]]
+        cells = [r["read"], r["req/s"], r["p50"], r["p99"], r["cpu"], r["database"]]
+        cells += [r["waited"], r["non-2xx"]]
         print("| " + " | ".join(cells) + " |")
 
 
