@@ -42,7 +42,6 @@ LAST_READ_SECONDS = 4.0
 @router.get("/", responses=problem_responses(401, 422))
 async def list_orders(
     user: CurrentUser,
-    session: DbSession,
     request: Request,
     page: Annotated[PageParams, Depends(page_params)],
     in_status: Annotated[
@@ -50,15 +49,19 @@ async def list_orders(
     ] = None,
 ) -> Page[OrderOut]:
     """Your orders with their lines, newest first (staff: everyone's)."""
-    rows, next_url, previous_url = await keyset_page(
-        session,
-        repo.list_stmt(owner_id=owner_filter(user), status=in_status),
-        key_columns=[Order.id],
-        key_of=lambda o: (o.id,),
-        params=page,
-        request=request,
-        descending=True,
-    )
+    # In autocommit, as `_read`: the page and its lines are two statements and two round
+    # trips, without BEGIN and COMMIT. The lines' statement may see a later moment than the
+    # orders' (only a draft's lines still change): each order still shows its own lines.
+    async with read_session(request) as session:
+        rows, next_url, previous_url = await keyset_page(
+            session,
+            repo.list_stmt(owner_id=owner_filter(user), status=in_status),
+            key_columns=[Order.id],
+            key_of=lambda o: (o.id,),
+            params=page,
+            request=request,
+            descending=True,
+        )
     return Page(
         results=[OrderOut.model_validate(o) for o in rows], next=next_url, previous=previous_url
     )

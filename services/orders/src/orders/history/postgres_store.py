@@ -29,6 +29,7 @@ from orders.history.model import (
 )
 from orders.history.store import Direction
 from orders.history.tables import SCHEMA, order_timeline, orders_by_user
+from shared.db import autocommit
 from shared.events.envelope import Envelope
 
 _NEWER_ORDER = (
@@ -199,6 +200,8 @@ class PostgresHistoryStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Every read is one statement: in autocommit it is one round trip, not three.
+        self.reads = autocommit(engine)
 
     async def prepare(self) -> None:
         """Nothing to do: migration 0003 of the orders service made the tables."""
@@ -245,7 +248,7 @@ class PostgresHistoryStore:
             if newer_first
             else [t.c.placed_at.asc(), t.c.order_id.asc()]
         )
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             rows = (await conn.execute(stmt.order_by(*order).limit(limit + 1))).all()
         orders = [_summary(row) for row in rows[:limit]]
         if not newer_first:
@@ -255,7 +258,7 @@ class PostgresHistoryStore:
     async def timeline(self, order_id: int) -> Timeline | None:
         t = order_timeline
         stmt = select(t).where(t.c.order_id == order_id).order_by(t.c.occurred_at, t.c.event_id)
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         if not rows:
             return None
@@ -276,7 +279,7 @@ class PostgresHistoryStore:
         stmt = select(t.c.order_id, t.c.placed_at, t.c.status, t.c.total).where(
             t.c.order_id.in_(list(order_ids))
         )
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return {
             row.order_id: ProjectedState(
@@ -293,7 +296,7 @@ class PostgresHistoryStore:
         last = 0
         while True:
             stmt = select(t.c.order_id).where(t.c.order_id > last).order_by(t.c.order_id)
-            async with self.engine.connect() as conn:
+            async with self.reads.connect() as conn:
                 ids = list((await conn.execute(stmt.limit(5000))).scalars())
             if not ids:
                 return
