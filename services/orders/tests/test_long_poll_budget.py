@@ -1,6 +1,7 @@
 """A long poll spends one time budget on all its waits: its reads wait for a pooled
-connection, and with every connection taken it answers 503 busy once its `wait` is over,
-not after the pool's own (much longer) wait, so it always answers before nginx's 30 s."""
+connection, and with every connection taken it answers 503 busy once its `wait` (and
+`LAST_READ_SECONDS` after it) is over, not after the pool's own (much longer) wait, so it
+always answers before nginx's 30 s."""
 
 from __future__ import annotations
 

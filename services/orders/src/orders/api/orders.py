@@ -34,8 +34,11 @@ router = APIRouter(prefix="/api/orders", tags=["orders"])
 # with a margin, or a poll that runs its full course ends as a 504 at the gateway.
 MAX_WAIT_SECONDS = 25
 # A long poll's reads wait for a pooled connection like any request (up to the pool's
-# wait, 20 s here): the first read counts against `wait`, and the read after it gets this
-# long, so the answer comes within `wait` + this, below nginx's 30 s (proxy.conf).
+# wait, 20 s here), but each only until `wait` + this after the request reached the
+# gateway, so the answer comes before nginx's 30 s (proxy.conf) even when every
+# connection is taken. A read after a wake keeps what is left of that, not a few seconds
+# of its own: in a flash sale the wakes come in bursts, and a poll that gave up on the
+# pool after 4 s came back as a retry that needed the same connection.
 LAST_READ_SECONDS = 4.0
 
 
@@ -174,10 +177,11 @@ async def _await_change(
     # Counted from when the gateway passed the request on: a poll that waited for a busy
     # loop before it ran waits that much less, and still answers before nginx's 30 s.
     deadline = received_at(request.scope) + wait
+    answer_by = deadline + LAST_READ_SECONDS
     # Registered before the read: a change that commits after it still wakes us. No
     # connection is held while we wait.
     async with watch.watching(order_id) as changed:
-        order = await _read_by(deadline, request, user, order_id)
+        order = await _read_by(answer_by, request, user, order_id)
         if changed is None:
             return order
         while order.status == changed_from and loop.time() < deadline:
@@ -188,7 +192,7 @@ async def _await_change(
             # first read): the status decides. Cleared before the read, so a change
             # committed after it wakes us again.
             changed.clear()
-            order = await _read_by(loop.time() + LAST_READ_SECONDS, request, user, order_id)
+            order = await _read_by(answer_by, request, user, order_id)
         return order
 
 
