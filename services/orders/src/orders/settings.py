@@ -19,18 +19,22 @@ class OrdersSettings(ServiceSettings):
     # those retries took the CPU the placements needed (docs/checkout.md, "The pool's
     # wait"). Still below nginx's 30 s; long polls bound their reads themselves.
     db_pool_timeout_seconds: float = 20.0
-    # A placement (POST /api/orders/ and /place/) ends within this, its wait for a pooled
-    # connection and its statements together, or answers 503 busy with Retry-After, rolled
-    # back. Below nginx's 30 s read timeout: a timeout there is a 504 that leaves the buyer
-    # not knowing, and counts against the replica (three within 10 s take it out: in a
-    # flash sale both replicas went out and 1,225 requests got 502 "no live upstreams").
-    placement_budget_seconds: float = Field(default=20.0, gt=0)
+    # A placement (POST /api/orders/ and /place/) ends within this, counted from when nginx
+    # passed it on: its turn, its wait for a pooled connection and its statements together,
+    # or answers 503 busy with Retry-After, rolled back. Below nginx's 30 s read timeout: a
+    # timeout there is a 504 that leaves the buyer not knowing, and counts against the
+    # replica (three within 10 s take it out: in a flash sale both replicas went out and
+    # 1,225 requests got 502 "no live upstreams").
+    placement_budget_seconds: float = Field(default=25.0, gt=0)
     # At most this many placements run at once per replica (a few times the pool: enough
     # to keep every connection busy); the others wait their turn in arrival order, before
     # their token or body is looked at, and answer 503 busy if it has not come within
     # `placement_queue_seconds` (counted within the budget above). `shared.admission`.
+    # 20 s: a flash sale of 1,000 buyers takes two replicas 15-18 s to place on the dev
+    # machine, so its last buyers wait their turn instead of coming back (10 s refused
+    # twice as many, docs/checkout.md "A fifth machine").
     max_placements_in_flight: int = Field(default=32, ge=1)
-    placement_queue_seconds: float = Field(default=10.0, gt=0)
+    placement_queue_seconds: float = Field(default=20.0, gt=0)
     max_placements_queued: int = Field(default=2000, ge=0)
     # How long a placed order may wait for payment before it expires and frees its stock.
     reservation_window_seconds: int = Field(default=900, ge=1)
