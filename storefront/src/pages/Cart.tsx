@@ -7,6 +7,7 @@ import { api, must, mustOk, type Cart } from "../api/client";
 import { newIdempotencyKey } from "../lib/ids";
 import { sum, times } from "../lib/money";
 import { errorMessage, sameAttempt } from "../lib/problem";
+import { retryWhileBusy } from "../lib/retry";
 import { openCart } from "../shop";
 import { useLoad, useMe } from "../state";
 import { Empty, ErrorNote, Loading, Page, Price, ProductImage } from "../ui";
@@ -75,11 +76,15 @@ function CartView() {
     setPending(true);
     attempt.current ??= newIdempotencyKey();
     try {
-      const order = await must(
-        api.POST("/api/orders/", {
-          params: { header: { "Idempotency-Key": attempt.current } },
-          body: { cart_id: current.id },
-        }),
+      const key = attempt.current;
+      // A flash sale's queue may answer busy: the same request goes again on its own.
+      const order = await retryWhileBusy(() =>
+        must(
+          api.POST("/api/orders/", {
+            params: { header: { "Idempotency-Key": key } },
+            body: { cart_id: current.id },
+          }),
+        ),
       );
       attempt.current = null;
       navigate(`/checkout/${order.id}`);

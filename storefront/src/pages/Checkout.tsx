@@ -6,6 +6,7 @@ import { Link, useLocation } from "wouter";
 import { api, must, type Order, type OrderStatus } from "../api/client";
 import { newIdempotencyKey } from "../lib/ids";
 import { errorMessage, sameAttempt } from "../lib/problem";
+import { retryWhileBusy } from "../lib/retry";
 import { ErrorNote, Loading, Page, Price } from "../ui";
 
 const LONG_POLL_SECONDS = 25;
@@ -23,11 +24,13 @@ const DECLINES: Record<string, string> = {
 /** The order once its status is no longer `from` (long polling, woken by the server). */
 export async function waitForChange(id: number, from: OrderStatus, signal: AbortSignal): Promise<Order> {
   for (;;) {
-    const order = await must(
-      api.GET("/api/orders/{order_id}/", {
-        params: { path: { order_id: id }, query: { changed_from: from, wait: LONG_POLL_SECONDS } },
-        signal,
-      }),
+    const order = await retryWhileBusy(() =>
+      must(
+        api.GET("/api/orders/{order_id}/", {
+          params: { path: { order_id: id }, query: { changed_from: from, wait: LONG_POLL_SECONDS } },
+          signal,
+        }),
+      ),
     );
     if (order.status !== from) return order;
   }
@@ -73,26 +76,29 @@ export function CheckoutPage({ id }: { id: number }) {
     attempt.current ??= newIdempotencyKey();
     const from = order.status;
     try {
-      const payment = await must(
-        api.POST("/api/payments/", {
-          params: { header: { "Idempotency-Key": attempt.current } },
-          body: {
-            order_id: order.id,
-            method,
-            card:
-              method === "card"
-                ? {
-                    number: field("number").replace(/\s+/g, ""),
-                    exp_month: Number(field("exp_month")),
-                    exp_year: Number(field("exp_year")),
-                    cvc: field("cvc"),
-                    holder_name: field("holder_name") || null,
-                  }
-                : null,
-            paypal_email: method === "paypal" ? field("paypal_email") : null,
-            bank_account: method === "bank_transfer" ? { iban: field("iban").replace(/\s+/g, ""), holder_name: field("holder_name") } : null,
-          },
-        }),
+      const key = attempt.current;
+      const payment = await retryWhileBusy(() =>
+        must(
+          api.POST("/api/payments/", {
+            params: { header: { "Idempotency-Key": key } },
+            body: {
+              order_id: order.id,
+              method,
+              card:
+                method === "card"
+                  ? {
+                      number: field("number").replace(/\s+/g, ""),
+                      exp_month: Number(field("exp_month")),
+                      exp_year: Number(field("exp_year")),
+                      cvc: field("cvc"),
+                      holder_name: field("holder_name") || null,
+                    }
+                  : null,
+              paypal_email: method === "paypal" ? field("paypal_email") : null,
+              bank_account: method === "bank_transfer" ? { iban: field("iban").replace(/\s+/g, ""), holder_name: field("holder_name") } : null,
+            },
+          }),
+        ),
       );
       attempt.current = null;
       const after = await waitForChange(order.id, from, abort.current.signal);
