@@ -7,6 +7,8 @@ consumer and, after too many tries, parked as a dead letter for an operator.
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -51,11 +53,24 @@ def confirmation(order: Order, *, to: str, name: str, sender: str) -> EmailMessa
     return message
 
 
+_local_hostname: str | None = None
+
+
+async def _ehlo_name() -> str:
+    """This host's FQDN for EHLO, looked up once: aiosmtplib otherwise runs
+    `socket.getfqdn` in a thread for every message (~300 us of CPU of a ~1.9 ms send)."""
+    global _local_hostname
+    if _local_hostname is None:
+        _local_hostname = await asyncio.to_thread(socket.getfqdn)
+    return _local_hostname
+
+
 async def send(message: EmailMessage, settings: OrdersSettings) -> None:
     # Counted when the mail server answers: the send is the fact, not the commit.
     try:
         await aiosmtplib.send(
             message,
+            local_hostname=await _ehlo_name(),
             hostname=settings.smtp_host,
             port=settings.smtp_port,
             username=settings.smtp_username or None,
