@@ -48,6 +48,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 DATABASE = "shop_bench_checkout"
+# The shop's access lines (every replica's and nginx's) into its log folder, which is then
+# kept (BENCH_KEEP_LOGS): off by default, as they cost CPU the figures should not include.
+ACCESS_LOGS = bool(os.environ.get("BENCH_ACCESS_LOGS"))
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 FIRST_PORT = 28100
 GATEWAY_PORT = 28080
@@ -115,6 +118,12 @@ def prepare_database() -> None:
             command.upgrade(config, "head")
 
 
+def access_log(prefix: str, path: Path) -> dict[str, str]:
+    """A replica's access lines into `path` with BENCH_ACCESS_LOGS; else as before (none:
+    the apps log at WARNING)."""
+    return {f"{prefix}ACCESS_LOG": str(path)} if ACCESS_LOGS else {}
+
+
 def start_shop(args: argparse.Namespace) -> Shop:
     from shared.dbadmin import service_url
 
@@ -127,7 +136,8 @@ def start_shop(args: argparse.Namespace) -> Shop:
     for service in services:
         prefix = service.env_prefix
         env[f"{prefix}REDIS_URL"] = args.redis_url
-        env[f"{prefix}LOG_LEVEL"] = "WARNING"
+        # Access lines cost each request CPU; BENCH_ACCESS_LOGS=1 keeps them for a diagnosis.
+        env[f"{prefix}LOG_LEVEL"] = "INFO" if ACCESS_LOGS else "WARNING"
         # PostgreSQL's 100 connection slots are shared by everything on the dev machine:
         # the web apps open their whole pool at start, so that none is refused mid-run.
         env[f"{prefix}DB_POOL_PREFILL"] = "true"
@@ -163,7 +173,10 @@ def start_shop(args: argparse.Namespace) -> Shop:
             start(
                 f"{service.name}-{i}",
                 stack_script.uvicorn_command(service.app, p),
-                {f"{service.env_prefix}REPLICA_NAME": f"{service.name}-{i}"},
+                {
+                    f"{service.env_prefix}REPLICA_NAME": f"{service.name}-{i}",
+                    **access_log(service.env_prefix, workdir / f"{service.name}-{i}.access.log"),
+                },
             )
         for worker, command in service.workers.items():
             for i in range(1, args.worker_replicas.get(f"{service.name}-{worker}", 1) + 1):
@@ -182,7 +195,7 @@ def start_shop(args: argparse.Namespace) -> Shop:
             "--listen",
             f"127.0.0.1:{GATEWAY_PORT}",
             "--access-log",
-            "/dev/null",
+            str(workdir / "nginx-access.log") if ACCESS_LOGS else "/dev/null",
             "--error-log",
             str(workdir / "nginx-error.log"),
             *(
@@ -987,7 +1000,7 @@ def main() -> None:
         print(f"the shop's logs: {shop.workdir}", file=sys.stderr)
         raise
     shop.stop()
-    if os.environ.get("BENCH_KEEP_LOGS"):
+    if os.environ.get("BENCH_KEEP_LOGS") or ACCESS_LOGS:
         print(f"the shop's logs: {shop.workdir}")
     else:
         shutil.rmtree(shop.workdir, ignore_errors=True)
