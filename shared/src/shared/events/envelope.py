@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -54,6 +55,15 @@ class Envelope(BaseModel, Generic[PayloadT]):
     payload: PayloadT
 
 
+@functools.cache
+def envelope_type(kind: type[BaseModel]) -> type[Envelope[Any]]:
+    """`Envelope[kind]`, built once per payload class and kept. pydantic keeps the
+    classes it parametrizes only weakly: once an event was written and dropped, the next
+    garbage collection took its class, and the next event of that kind built it again
+    (about 2 ms of CPU, in every placement and every saga step: docs/events.md)."""
+    return Envelope[kind]  # type: ignore[valid-type]
+
+
 def new_event(
     payload: EventPayloadT,
     *,
@@ -65,7 +75,7 @@ def new_event(
     if not kind.event_type:
         raise TypeError(f"{kind.__name__} is not declared in an EventCatalog")
     extra: dict[str, Any] = {} if correlation_id is None else {"correlation_id": correlation_id}
-    return Envelope[kind](  # type: ignore[valid-type]
+    envelope: Envelope[EventPayloadT] = envelope_type(kind)(
         type=kind.event_type,
         version=kind.event_version,
         producer=kind.event_producer,
@@ -73,6 +83,7 @@ def new_event(
         payload=payload,
         **extra,
     )
+    return envelope
 
 
 class EventCatalog:
@@ -116,8 +127,7 @@ class EventCatalog:
 
 def _event_schema(cls: type[EventPayload]) -> dict[str, Any]:
     # Serialization mode: what consumers receive, where defaulted fields are always present.
-    envelope = Envelope[cls]  # type: ignore[valid-type]
-    schema = envelope.model_json_schema(mode="serialization")
+    schema = envelope_type(cls).model_json_schema(mode="serialization")
     schema["title"] = f"{cls.event_type} v{cls.event_version}"
     if cls.__doc__:
         schema["description"] = cls.__doc__.strip()

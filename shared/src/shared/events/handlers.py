@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.events.envelope import Envelope
+from shared.events.envelope import Envelope, envelope_type
 
 P = TypeVar("P", bound=BaseModel)
 Handler = Callable[[AsyncSession, Envelope[P]], Awaitable[None]]
@@ -54,7 +54,7 @@ class EventHandlers:
         self, event_type: str, payload: type[P], *, version: int = 1
     ) -> Callable[[Handler[P]], Handler[P]]:
         def register(handler: Handler[P]) -> Handler[P]:
-            self._add(event_type, Route(Envelope[payload], handler=handler, version=version))  # type: ignore[valid-type]
+            self._add(event_type, Route(envelope_type(payload), handler=handler, version=version))
             return handler
 
         return register
@@ -76,7 +76,7 @@ class EventHandlers:
         around a slow call (a payment provider) that must hold no connection meanwhile."""
 
         def register(handler: TaskHandler[P]) -> TaskHandler[P]:
-            self._add(event_type, Route(Envelope[payload], task=handler, version=version))  # type: ignore[valid-type]
+            self._add(event_type, Route(envelope_type(payload), task=handler, version=version))
             return handler
 
         return register
