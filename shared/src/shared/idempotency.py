@@ -27,8 +27,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, SmallInteger, String, func, select, text
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Index,
+    Select,
+    SmallInteger,
+    String,
+    bindparam,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, Insert, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -115,11 +126,55 @@ def lock_id(scope: str, *, user_id: int, key: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+# The statements of every idempotent request are built once, with bound parameters: a
+# statement built per call is built and given a cache key again each time, which costs
+# more CPU than its round trip (docs/checkout.md, "Statements built once").
+_TRY_LOCK = select(func.pg_try_advisory_xact_lock(bindparam("lock_id", type_=BigInteger)))
+
+
+@dataclass(frozen=True)
+class _Statements:
+    get: Select[Any]
+    save: Insert
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(records: Records) -> _Statements:
+    """The read and the upsert of a service's records table, built once per table."""
+    name: str = getattr(records, "__table__").fullname  # noqa: B009 - set by the mapping
+    found = _STATEMENTS.get(name)
+    if found is None:
+        found = _STATEMENTS[name] = _build_statements(records)
+    return found
+
+
+def _build_statements(records: Records) -> _Statements:
+    get = (
+        select(records)
+        .where(records.user_id == bindparam("user_id"), records.key == bindparam("key"))
+        .execution_options(populate_existing=True)
+    )
+    insert_ = insert(records).values(
+        user_id=bindparam("user_id"),
+        key=bindparam("key"),
+        request_hash=bindparam("request_hash"),
+        response_status=bindparam("response_status"),
+        response_body=bindparam("response_body"),
+        created_at=func.now(),
+    )
+    # An expired record of the same key is overwritten; the lock keeps anyone else out.
+    replaced = ("request_hash", "response_status", "response_body", "created_at")
+    save = insert_.on_conflict_do_update(
+        index_elements=["user_id", "key"], set_={name: insert_.excluded[name] for name in replaced}
+    )
+    return _Statements(get=get, save=save)
+
+
 async def try_lock(session: AsyncSession, scope: str, *, user_id: int, key: str) -> bool:
     """Hold the key for this transaction; False if another transaction holds it now."""
-    locked = await session.scalar(
-        select(func.pg_try_advisory_xact_lock(lock_id(scope, user_id=user_id, key=key)))
-    )
+    locked = await session.scalar(_TRY_LOCK, {"lock_id": lock_id(scope, user_id=user_id, key=key)})
     return bool(locked)
 
 
@@ -181,12 +236,11 @@ async def run(
 async def _get(
     session: AsyncSession, records: Records, *, user_id: int, key: str
 ) -> IdempotencyRecordColumns | None:
-    stmt = (
-        select(records)
-        .where(records.user_id == user_id, records.key == key)
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    stmt = _statements(records).get
+    found: IdempotencyRecordColumns | None = (
+        await session.execute(stmt, {"user_id": user_id, "key": key})
+    ).scalar_one_or_none()
+    return found
 
 
 async def _save(
@@ -198,16 +252,14 @@ async def _save(
     request_hash: str,
     answer: tuple[int, Json],
 ) -> None:
-    # An expired record of the same key is overwritten; the lock keeps anyone else out.
-    values = {
+    params = {
+        "user_id": user_id,
+        "key": key,
         "request_hash": request_hash,
         "response_status": answer[0],
         "response_body": answer[1],
-        "created_at": func.now(),
     }
-    stmt = insert(records).values(user_id=user_id, key=key, **values)
-    stmt = stmt.on_conflict_do_update(index_elements=["user_id", "key"], set_=values)
-    await session.execute(stmt)
+    await session.execute(_statements(records).save, params)
 
 
 async def purge(engine: AsyncEngine, records: Records, *, before: datetime) -> int:

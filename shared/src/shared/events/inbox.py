@@ -3,13 +3,27 @@ transaction, so a redelivered event finds its row and has no second effect."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from uuid import UUID
 
 from alembic import op
-from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Uuid, func
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from shared.db import service_metadata
 
@@ -48,8 +62,25 @@ async def record_first_deliveries(
     A concurrent delivery of the same event (a reclaimed entry whose first consumer is
     slow, not dead) waits here on the unique key and then finds the row.
     """
-    rows = [{"consumer_group": group, "event_id": event_id} for event_id in event_ids]
-    if not rows:
+    ids = list(event_ids)
+    if not ids:
         return set()
-    statement = insert(inbox).values(rows).on_conflict_do_nothing().returning(inbox.c.event_id)
-    return set((await session.execute(statement)).scalars())
+    params = {"consumer_group": group, "event_ids": ids}
+    return set((await session.execute(_insert_rows(inbox), params)).scalars())
+
+
+@functools.cache
+def _insert_rows(inbox: Table) -> Executable:
+    """One statement for a batch of any size, built once per inbox: the ids go as one
+    array (`unnest`), so neither SQLAlchemy nor PostgreSQL prepares a statement per
+    batch size, and nothing is built per delivery."""
+    rows = select(
+        bindparam("consumer_group", type_=String),
+        func.unnest(bindparam("event_ids", type_=ARRAY(Uuid))),
+    )
+    return (
+        insert(inbox)
+        .from_select(["consumer_group", "event_id"], rows)
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )

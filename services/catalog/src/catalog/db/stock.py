@@ -4,11 +4,49 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, Integer, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.db.tables import Product, StockOrder, StockReservation
+
+# Every stock change of the saga runs these: built once, with bound parameters (built per
+# call, each is built and given a cache key again every time: docs/checkout.md,
+# "Statements built once").
+_order_id = bindparam("order_id", type_=BigInteger)
+_CLAIM_ORDER = (
+    insert(StockOrder)
+    .values(order_id=_order_id, status="reserved")
+    .on_conflict_do_nothing()
+    .returning(StockOrder)
+)
+_LOCK_ORDER = select(StockOrder).where(StockOrder.order_id == _order_id).with_for_update()
+_LOCK_STOCK = (
+    select(Product.id, Product.stock_quantity)
+    .where(Product.id.in_(bindparam("product_ids", expanding=True)), Product.deleted_at.is_(None))
+    .order_by(Product.id)
+    .with_for_update()
+)
+_product_id = bindparam("product_id", type_=BigInteger)
+_quantity = bindparam("quantity", type_=Integer)
+_TAKE = (
+    update(Product)
+    .where(Product.id == _product_id, Product.stock_quantity >= _quantity)
+    .values(stock_quantity=Product.stock_quantity - _quantity)
+    # No product is loaded into the session on the saga's path: nothing to synchronise.
+    .execution_options(synchronize_session=False)
+)
+_GIVE_BACK = (
+    update(Product)
+    .where(Product.id == _product_id)
+    .values(stock_quantity=Product.stock_quantity + _quantity)
+    .execution_options(synchronize_session=False)
+)
+_RESERVATIONS = (
+    select(StockReservation.product_id, StockReservation.quantity)
+    .where(StockReservation.order_id == _order_id)
+    .order_by(StockReservation.product_id)
+)
 
 
 async def claim_order(session: AsyncSession, order_id: int) -> StockOrder | None:
@@ -17,48 +55,28 @@ async def claim_order(session: AsyncSession, order_id: int) -> StockOrder | None
     The insert is the idempotency key: a second OrderPlaced for one order waits on it,
     then finds it.
     """
-    stmt = (
-        insert(StockOrder)
-        .values(order_id=order_id, status="reserved")
-        .on_conflict_do_nothing()
-        .returning(StockOrder)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_CLAIM_ORDER, {"order_id": order_id})).scalar_one_or_none()
 
 
 async def lock_order(session: AsyncSession, order_id: int) -> StockOrder | None:
-    stmt = select(StockOrder).where(StockOrder.order_id == order_id).with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_LOCK_ORDER, {"order_id": order_id})).scalar_one_or_none()
 
 
 async def lock_stock(session: AsyncSession, product_ids: list[int]) -> dict[int, int]:
     """Lock the live products' rows in id order (so concurrent orders cannot deadlock);
     returns their stock by id."""
-    stmt = (
-        select(Product.id, Product.stock_quantity)
-        .where(Product.id.in_(product_ids), Product.deleted_at.is_(None))
-        .order_by(Product.id)
-        .with_for_update()
-    )
-    return {row.id: row.stock_quantity for row in await session.execute(stmt)}
+    rows = await session.execute(_LOCK_STOCK, {"product_ids": product_ids})
+    return {row.id: row.stock_quantity for row in rows}
 
 
 async def take(session: AsyncSession, product_id: int, quantity: int) -> bool:
     """Decrement stock only if enough is left; the database enforces it, not our read."""
-    result = await session.execute(
-        update(Product)
-        .where(Product.id == product_id, Product.stock_quantity >= quantity)
-        .values(stock_quantity=Product.stock_quantity - quantity)
-    )
+    result = await session.execute(_TAKE, {"product_id": product_id, "quantity": quantity})
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def give_back(session: AsyncSession, product_id: int, quantity: int) -> None:
-    await session.execute(
-        update(Product)
-        .where(Product.id == product_id)
-        .values(stock_quantity=Product.stock_quantity + quantity)
-    )
+    await session.execute(_GIVE_BACK, {"product_id": product_id, "quantity": quantity})
 
 
 async def add_reservations(session: AsyncSession, order_id: int, lines: Mapping[int, int]) -> None:
@@ -70,9 +88,5 @@ async def add_reservations(session: AsyncSession, order_id: int, lines: Mapping[
 
 
 async def reservations(session: AsyncSession, order_id: int) -> dict[int, int]:
-    stmt = (
-        select(StockReservation.product_id, StockReservation.quantity)
-        .where(StockReservation.order_id == order_id)
-        .order_by(StockReservation.product_id)
-    )
-    return {row.product_id: row.quantity for row in await session.execute(stmt)}
+    rows = await session.execute(_RESERVATIONS, {"order_id": order_id})
+    return {row.product_id: row.quantity for row in rows}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Select, delete, func, literal_column, select, text
+from sqlalchemy import Boolean, Select, bindparam, delete, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
@@ -111,11 +111,16 @@ def items_stmt(*, owner_id: int | None, cart_id: int | None = None) -> Select[An
     return stmt
 
 
+# The checkout's statements are built once, with bound parameters: built per call, each
+# is built and given a cache key again every time (docs/checkout.md, "Statements built
+# once").
+_LOCK_OWNER = select(Cart.user_id).where(Cart.id == bindparam("cart_id")).with_for_update()
+
+
 async def lock_owner(session: AsyncSession, cart_id: int) -> int | None:
     """Lock a cart for checkout and answer its owner (None: no such cart). Two checkouts
     of one cart queue here, and the second finds it empty."""
-    stmt = select(Cart.user_id).where(Cart.id == cart_id).with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_LOCK_OWNER, {"cart_id": cart_id})).scalar_one_or_none()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,28 +134,30 @@ class TakenLine:
     active: bool
 
 
+_taken = (
+    delete(CartItem)
+    .where(CartItem.cart_id == bindparam("cart_id"))
+    .returning(CartItem.id, CartItem.product_id, CartItem.quantity)
+    .cte("taken")
+)
+_TAKE_LINES = (
+    select(
+        _taken.c.product_id,
+        _taken.c.quantity,
+        ProductReplica.name,
+        ProductReplica.price,
+        ProductReplica.active,
+    )
+    # The lines' foreign key keeps every product they name in the replica.
+    .join(ProductReplica, ProductReplica.product_id == _taken.c.product_id)
+    .order_by(_taken.c.id)
+)
+
+
 async def take_lines(session: AsyncSession, cart_id: int) -> list[TakenLine]:
     """Empty a locked cart and answer its lines, in the order they were added.
 
     One statement, whose snapshot begins after the cart's lock: it holds every line
     committed before, even one whose edit the lock waited for. A refused checkout rolls
     the emptying back with everything else."""
-    taken = (
-        delete(CartItem)
-        .where(CartItem.cart_id == cart_id)
-        .returning(CartItem.id, CartItem.product_id, CartItem.quantity)
-        .cte("taken")
-    )
-    stmt = (
-        select(
-            taken.c.product_id,
-            taken.c.quantity,
-            ProductReplica.name,
-            ProductReplica.price,
-            ProductReplica.active,
-        )
-        # The lines' foreign key keeps every product they name in the replica.
-        .join(ProductReplica, ProductReplica.product_id == taken.c.product_id)
-        .order_by(taken.c.id)
-    )
-    return [TakenLine(*row) for row in await session.execute(stmt)]
+    return [TakenLine(*row) for row in await session.execute(_TAKE_LINES, {"cart_id": cart_id})]

@@ -5,13 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import BigInteger, Select, String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from orders.db.tables import Order, OrderItem
 
 EXPIRABLE = ("awaiting_payment", "payment_failed")
+
+
+# The statements of every placement and saga reaction are built once, with bound
+# parameters: built per call, each is built and given a cache key again every time
+# (docs/checkout.md, "Statements built once").
+_by_id = (
+    select(Order)
+    .where(Order.id == bindparam("order_id", type_=BigInteger))
+    .execution_options(populate_existing=True)
+)
+_GET = _by_id.options(joinedload(Order.items))
+_GET_LOCKED = _by_id.options(selectinload(Order.items)).with_for_update(of=Order)
+_LOCK = _by_id.with_for_update()
 
 
 async def get(session: AsyncSession, order_id: int, *, for_update: bool = False) -> Order | None:
@@ -21,24 +34,14 @@ async def get(session: AsyncSession, order_id: int, *, for_update: bool = False)
     round trip costs more CPU than the join. A locking read takes the lines in a second
     statement, after the lock: joined, they would come from the snapshot taken before
     the wait for the lock, and miss the lines a concurrent writer just committed."""
-    stmt = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
-    if for_update:
-        stmt = stmt.options(selectinload(Order.items)).with_for_update(of=Order)
-    else:
-        stmt = stmt.options(joinedload(Order.items))
-    return (await session.execute(stmt)).unique().scalar_one_or_none()
+    stmt = _GET_LOCKED if for_update else _GET
+    return (await session.execute(stmt, {"order_id": order_id})).unique().scalar_one_or_none()
 
 
 async def lock(session: AsyncSession, order_id: int) -> Order | None:
     """An order locked for a status change, without its lines: the saga's reactions
     read none (their events carry no lines), so they cost a statement less."""
-    stmt = (
-        select(Order)
-        .where(Order.id == order_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_LOCK, {"order_id": order_id})).scalar_one_or_none()
 
 
 def list_stmt(*, owner_id: int | None, status: str | None = None) -> Select[Any]:
@@ -83,14 +86,19 @@ async def expired_ids(session: AsyncSession, *, now: datetime, limit: int = 500)
 UNPAID = ("pending", "awaiting_payment", "payment_failed")
 
 
+_LOCK_CUSTOMER = select(
+    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("name", type_=String), 0))
+)
+_COUNT_UNPAID = select(func.count()).where(
+    Order.user_id == bindparam("user_id", type_=BigInteger), Order.status.in_(UNPAID)
+)
+
+
 async def lock_customer(session: AsyncSession, user_id: int) -> None:
     """Serialize one customer's order placements until the transaction ends, so a count
     of their orders followed by a placement cannot race another placement."""
-    await session.execute(
-        select(func.pg_advisory_xact_lock(func.hashtextextended(f"orders.place:{user_id}", 0)))
-    )
+    await session.execute(_LOCK_CUSTOMER, {"name": f"orders.place:{user_id}"})
 
 
 async def count_unpaid(session: AsyncSession, user_id: int) -> int:
-    stmt = select(func.count()).where(Order.user_id == user_id, Order.status.in_(UNPAID))
-    return int((await session.execute(stmt)).scalar_one())
+    return int((await session.execute(_COUNT_UNPAID, {"user_id": user_id})).scalar_one())
