@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 import asyncpg
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.events.pg import asyncpg_dsn
@@ -24,9 +24,13 @@ CHANNEL = "orders_status"
 log = logging.getLogger(__name__)
 
 
+# Built once: every status change runs it (docs/checkout.md, "Statements built once").
+_NOTIFY = select(func.pg_notify(CHANNEL, bindparam("order_id", type_=String)))
+
+
 async def notify_changed(session: AsyncSession, order_id: int) -> None:
     """Announce, at commit, that this order's status changed."""
-    await session.execute(select(func.pg_notify(CHANNEL, str(order_id))))
+    await session.execute(_NOTIFY, {"order_id": str(order_id)})
 
 
 class StatusWatch:

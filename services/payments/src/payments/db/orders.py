@@ -48,11 +48,13 @@ async def apply(
     return (await session.execute(UPSERT, params)).scalar_one_or_none() is not None
 
 
+_GET = (
+    select(OrderReplica)
+    .where(OrderReplica.order_id == bindparam("order_id"))
+    .execution_options(populate_existing=True)
+)
+
+
 async def get(session: AsyncSession, order_id: int) -> OrderReplica | None:
     """The replica as committed now (read again, not taken from the session's cache)."""
-    stmt = (
-        select(OrderReplica)
-        .where(OrderReplica.order_id == order_id)
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_GET, {"order_id": order_id})).scalar_one_or_none()

@@ -4,56 +4,71 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import BigInteger, Select, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db.tables import ACTIVE_PREDICATE, ACTIVE_STATUSES, Payment
 
+# Every payment request and charge runs these: built once, with bound parameters (built
+# per call, each is built and given a cache key again every time: docs/checkout.md,
+# "Statements built once").
+PENDING_COLUMNS = (
+    "order_id",
+    "user_id",
+    "amount",
+    "currency",
+    "method",
+    "source_token",
+    "card_brand",
+    "card_last4",
+    "card_exp_month",
+    "card_exp_year",
+)
+_INSERT_PENDING = (
+    insert(Payment)
+    .values(status="pending", **{name: bindparam(name) for name in PENDING_COLUMNS})
+    .on_conflict_do_nothing(
+        index_elements=[Payment.order_id],
+        # Literal, as in the index: PostgreSQL cannot match a predicate with parameters.
+        index_where=text(ACTIVE_PREDICATE),
+    )
+    .returning(Payment)
+)
+_active = select(Payment).where(
+    Payment.order_id == bindparam("order_id", type_=BigInteger),
+    Payment.status.in_(ACTIVE_STATUSES),
+)
+_LOCK_ACTIVE = _active.with_for_update().execution_options(populate_existing=True)
+_LOCK = (
+    select(Payment)
+    .where(Payment.id == bindparam("payment_id", type_=BigInteger))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
 
 async def insert_pending(session: AsyncSession, **values: Any) -> Payment | None:
-    """Insert a pending payment; None if the order already has a pending or succeeded one.
+    """Insert a pending payment (every one of `PENDING_COLUMNS`); None if the order
+    already has a pending or succeeded one.
 
     A concurrent insert for the same order makes this wait on the partial unique index
     until that transaction ends, then yields to it if it committed.
     """
-    stmt = (
-        insert(Payment)
-        .values(status="pending", **values)
-        .on_conflict_do_nothing(
-            index_elements=[Payment.order_id],
-            # Literal, as in the index: PostgreSQL cannot match a predicate with parameters.
-            index_where=text(ACTIVE_PREDICATE),
-        )
-        .returning(Payment)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_INSERT_PENDING, values)).scalar_one_or_none()
 
 
 async def active_for_order(session: AsyncSession, order_id: int) -> Payment | None:
-    stmt = select(Payment).where(Payment.order_id == order_id, Payment.status.in_(ACTIVE_STATUSES))
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_active, {"order_id": order_id})).scalar_one_or_none()
 
 
 async def lock_active_for_order(session: AsyncSession, order_id: int) -> Payment | None:
     """Lock the order's pending or succeeded payment (waiting for one being processed)."""
-    stmt = (
-        select(Payment)
-        .where(Payment.order_id == order_id, Payment.status.in_(ACTIVE_STATUSES))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_LOCK_ACTIVE, {"order_id": order_id})).scalar_one_or_none()
 
 
 async def lock(session: AsyncSession, payment_id: int) -> Payment | None:
-    stmt = (
-        select(Payment)
-        .where(Payment.id == payment_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_LOCK, {"payment_id": payment_id})).scalar_one_or_none()
 
 
 async def get(session: AsyncSession, payment_id: int) -> Payment | None:
