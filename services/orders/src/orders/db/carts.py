@@ -6,7 +6,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Select, bindparam, delete, func, literal_column, select, text
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    Select,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
@@ -65,15 +75,26 @@ async def add_item(
     """Add units of a product: (item id, whether the line is new), or None if the line
     would then hold more than `max_quantity`. One atomic statement: concurrent adds of
     the same product sum up instead of losing one."""
-    values = insert(CartItem).values(cart_id=cart_id, product_id=product_id, quantity=quantity)
-    summed = CartItem.quantity + values.excluded.quantity
-    stmt = values.on_conflict_do_update(
-        constraint="uq_cart_items_cart_product",
-        set_={"quantity": summed, "updated_at": func.now()},
-        where=summed <= max_quantity,
-    ).returning(CartItem.id, literal_column("xmax = 0", Boolean).label("inserted"))
-    row = (await session.execute(stmt)).one_or_none()
+    params = {
+        "cart_id": cart_id,
+        "product_id": product_id,
+        "quantity": quantity,
+        "max_quantity": max_quantity,
+    }
+    row = (await session.execute(_ADD_ITEM, params)).one_or_none()
     return None if row is None else (row.id, row.inserted)
+
+
+# Built once, with bound parameters (docs/checkout.md, "Statements built once").
+_line = insert(CartItem).values(
+    cart_id=bindparam("cart_id"), product_id=bindparam("product_id"), quantity=bindparam("quantity")
+)
+_summed = CartItem.quantity + _line.excluded.quantity
+_ADD_ITEM = _line.on_conflict_do_update(
+    constraint="uq_cart_items_cart_product",
+    set_={"quantity": _summed, "updated_at": func.now()},
+    where=_summed <= bindparam("max_quantity", type_=Integer),
+).returning(CartItem.id, literal_column("xmax = 0", Boolean).label("inserted"))
 
 
 async def other_lines(session: AsyncSession, cart_id: int, product_id: int) -> int:

@@ -6,11 +6,47 @@ from collections.abc import Collection
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.db.tables import ProductReplica, UserReplica
+
+# Every replica event runs one of these: built once, with bound parameters (built per
+# call, each is built and given a cache key again every time: docs/checkout.md,
+# "Statements built once"). A row is written only by an event newer than the one stored.
+_product = insert(ProductReplica).values(
+    product_id=bindparam("product_id"),
+    name=bindparam("name"),
+    price=bindparam("price"),
+    active=bindparam("active"),
+    version=bindparam("version"),
+)
+_UPSERT_PRODUCT = _product.on_conflict_do_update(
+    index_elements=[ProductReplica.product_id],
+    set_={name: _product.excluded[name] for name in ("name", "price", "active", "version")},
+    where=ProductReplica.version < _product.excluded.version,
+).returning(ProductReplica.product_id)
+_tombstone = insert(ProductReplica).values(
+    product_id=bindparam("product_id"), name="", price=0, active=False, version=bindparam("version")
+)
+_DEACTIVATE_PRODUCT = _tombstone.on_conflict_do_update(
+    index_elements=[ProductReplica.product_id],
+    set_={"active": False, "version": _tombstone.excluded.version},
+    where=ProductReplica.version < _tombstone.excluded.version,
+)
+_user = insert(UserReplica).values(
+    user_id=bindparam("user_id"),
+    email=bindparam("email"),
+    first_name=bindparam("first_name"),
+    last_name=bindparam("last_name"),
+    version=bindparam("version"),
+)
+_UPSERT_USER = _user.on_conflict_do_update(
+    index_elements=[UserReplica.user_id],
+    set_={name: _user.excluded[name] for name in ("email", "first_name", "last_name", "version")},
+    where=UserReplica.version < _user.excluded.version,
+).returning(UserReplica.user_id)
 
 
 async def upsert_product(
@@ -27,20 +63,14 @@ async def upsert_product(
     Events arrive at least once and not always in order; `version` (when the event
     happened) decides, so a late, older event never undoes a newer one. True if written.
     """
-    values = insert(ProductReplica).values(
-        product_id=product_id, name=name, price=price, active=active, version=version
-    )
-    stmt = values.on_conflict_do_update(
-        index_elements=[ProductReplica.product_id],
-        set_={
-            "name": values.excluded.name,
-            "price": values.excluded.price,
-            "active": values.excluded.active,
-            "version": values.excluded.version,
-        },
-        where=ProductReplica.version < values.excluded.version,
-    ).returning(ProductReplica.product_id)
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+    params = {
+        "product_id": product_id,
+        "name": name,
+        "price": price,
+        "active": active,
+        "version": version,
+    }
+    return (await session.execute(_UPSERT_PRODUCT, params)).scalar_one_or_none() is not None
 
 
 async def upsert_user(
@@ -53,20 +83,14 @@ async def upsert_user(
     version: datetime,
 ) -> bool:
     """Store what a users event says of a user, unless a newer event already did."""
-    values = insert(UserReplica).values(
-        user_id=user_id, email=email, first_name=first_name, last_name=last_name, version=version
-    )
-    stmt = values.on_conflict_do_update(
-        index_elements=[UserReplica.user_id],
-        set_={
-            "email": values.excluded.email,
-            "first_name": values.excluded.first_name,
-            "last_name": values.excluded.last_name,
-            "version": values.excluded.version,
-        },
-        where=UserReplica.version < values.excluded.version,
-    ).returning(UserReplica.user_id)
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+    params = {
+        "user_id": user_id,
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "version": version,
+    }
+    return (await session.execute(_UPSERT_USER, params)).scalar_one_or_none() is not None
 
 
 async def get_product(session: AsyncSession, product_id: int) -> ProductReplica | None:
@@ -94,13 +118,4 @@ async def deactivate_product(session: AsyncSession, *, product_id: int, version:
     If its creation has not arrived yet, a tombstone is stored; the older creation event
     then loses to it on version.
     """
-    values = insert(ProductReplica).values(
-        product_id=product_id, name="", price=0, active=False, version=version
-    )
-    await session.execute(
-        values.on_conflict_do_update(
-            index_elements=[ProductReplica.product_id],
-            set_={"active": False, "version": values.excluded.version},
-            where=ProductReplica.version < values.excluded.version,
-        )
-    )
+    await session.execute(_DEACTIVATE_PRODUCT, {"product_id": product_id, "version": version})

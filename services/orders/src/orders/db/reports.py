@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.db.tables import CustomerStats, Order, ProductSales
+
+# Built once, with bound parameters: every payment and refund runs them (docs/checkout.md,
+# "Statements built once").
+_sale = insert(ProductSales).values(
+    product_id=bindparam("product_id"),
+    name=bindparam("name"),
+    units=bindparam("units"),
+    revenue=bindparam("revenue"),
+)
+_COUNT_PRODUCT_SALE = _sale.on_conflict_do_update(
+    index_elements=[ProductSales.product_id],
+    set_={
+        "name": _sale.excluded.name,
+        "units": ProductSales.units + _sale.excluded.units,
+        "revenue": ProductSales.revenue + _sale.excluded.revenue,
+    },
+)
+_customer = insert(CustomerStats).values(
+    user_id=bindparam("user_id"),
+    orders_count=bindparam("orders_count"),
+    total_spent=bindparam("total_spent"),
+)
+_COUNT_CUSTOMER_ORDER = _customer.on_conflict_do_update(
+    index_elements=[CustomerStats.user_id],
+    set_={
+        "orders_count": CustomerStats.orders_count + _customer.excluded.orders_count,
+        "total_spent": CustomerStats.total_spent + _customer.excluded.total_spent,
+    },
+)
 
 
 async def count_sale(session: AsyncSession, order: Order, *, sign: int) -> None:
@@ -15,34 +44,19 @@ async def count_sale(session: AsyncSession, order: Order, *, sign: int) -> None:
     Rows are touched in product id order, so concurrent updates never deadlock.
     """
     for item in sorted(order.items, key=lambda i: i.product_id):
-        values = insert(ProductSales).values(
-            product_id=item.product_id,
-            name=item.name,
-            units=sign * item.quantity,
-            revenue=sign * item.line_total,
-        )
-        await session.execute(
-            values.on_conflict_do_update(
-                index_elements=[ProductSales.product_id],
-                set_={
-                    "name": values.excluded.name,
-                    "units": ProductSales.units + values.excluded.units,
-                    "revenue": ProductSales.revenue + values.excluded.revenue,
-                },
-            )
-        )
-    values = insert(CustomerStats).values(
-        user_id=order.user_id, orders_count=sign, total_spent=sign * order.total_amount
-    )
-    await session.execute(
-        values.on_conflict_do_update(
-            index_elements=[CustomerStats.user_id],
-            set_={
-                "orders_count": CustomerStats.orders_count + values.excluded.orders_count,
-                "total_spent": CustomerStats.total_spent + values.excluded.total_spent,
-            },
-        )
-    )
+        params = {
+            "product_id": item.product_id,
+            "name": item.name,
+            "units": sign * item.quantity,
+            "revenue": sign * item.line_total,
+        }
+        await session.execute(_COUNT_PRODUCT_SALE, params)
+    params = {
+        "user_id": order.user_id,
+        "orders_count": sign,
+        "total_spent": sign * order.total_amount,
+    }
+    await session.execute(_COUNT_CUSTOMER_ORDER, params)
 
 
 def bestsellers(limit: int) -> Select[ProductSales]:
