@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, delete, event, func
+from sqlalchemy import DateTime, MetaData, bindparam, delete, event, func
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -150,6 +151,15 @@ def autocommit(engine: AsyncEngine) -> AsyncEngine:
     """The same pool in autocommit, for reads of one statement: a statement sees one
     snapshot by itself, so BEGIN and ROLLBACK would cost two round trips for nothing."""
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def bound_insert(model: Any, *columns: str) -> Insert:
+    """`INSERT INTO <model> (columns) VALUES (:column, ...)` (PostgreSQL's, for ON
+    CONFLICT), for a statement built once at import: each execution passes the values as
+    parameters. Built per call, a statement is built and given a cache key again every
+    time, which costs more CPU than its round trip (docs/checkout.md, "Statements built
+    once")."""
+    return insert(model).values({name: bindparam(name) for name in columns})
 
 
 async def delete_older_than(

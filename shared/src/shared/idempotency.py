@@ -39,12 +39,12 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, Insert, insert
+from sqlalchemy.dialects.postgresql import JSONB, Insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from shared.db import delete_older_than
+from shared.db import bound_insert, delete_older_than
 from shared.errors import Conflict, Unprocessable
 
 HEADER = "Idempotency-Key"
@@ -156,14 +156,9 @@ def _build_statements(records: Records) -> _Statements:
         .where(records.user_id == bindparam("user_id"), records.key == bindparam("key"))
         .execution_options(populate_existing=True)
     )
-    insert_ = insert(records).values(
-        user_id=bindparam("user_id"),
-        key=bindparam("key"),
-        request_hash=bindparam("request_hash"),
-        response_status=bindparam("response_status"),
-        response_body=bindparam("response_body"),
-        created_at=func.now(),
-    )
+    insert_ = bound_insert(
+        records, "user_id", "key", "request_hash", "response_status", "response_body"
+    ).values(created_at=func.now())
     # An expired record of the same key is overwritten; the lock keeps anyone else out.
     replaced = ("request_hash", "response_status", "response_body", "created_at")
     save = insert_.on_conflict_do_update(

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from orders.db.tables import OPEN_CART, Cart, CartItem, ProductReplica
+from shared.db import bound_insert
 
 OPEN = "open"
 
@@ -86,9 +87,7 @@ async def add_item(
 
 
 # Built once, with bound parameters (docs/checkout.md, "Statements built once").
-_line = insert(CartItem).values(
-    cart_id=bindparam("cart_id"), product_id=bindparam("product_id"), quantity=bindparam("quantity")
-)
+_line = bound_insert(CartItem, "cart_id", "product_id", "quantity")
 _summed = CartItem.quantity + _line.excluded.quantity
 _ADD_ITEM = _line.on_conflict_do_update(
     constraint="uq_cart_items_cart_product",

@@ -5,28 +5,31 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.db.tables import ProductReplica, UserReplica
+from shared.db import bound_insert
 
-# Every replica event runs one of these: built once, with bound parameters (built per
-# call, each is built and given a cache key again every time: docs/checkout.md,
-# "Statements built once"). A row is written only by an event newer than the one stored.
-_product = insert(ProductReplica).values(
-    product_id=bindparam("product_id"),
-    name=bindparam("name"),
-    price=bindparam("price"),
-    active=bindparam("active"),
-    version=bindparam("version"),
-)
-_UPSERT_PRODUCT = _product.on_conflict_do_update(
-    index_elements=[ProductReplica.product_id],
-    set_={name: _product.excluded[name] for name in ("name", "price", "active", "version")},
-    where=ProductReplica.version < _product.excluded.version,
-).returning(ProductReplica.product_id)
+# Every replica event runs one of these, built once (`bound_insert`). A row is written
+# only by an event newer than the one stored.
+
+
+def _newer_wins(model: type[ProductReplica] | type[UserReplica], key: str, *columns: str) -> Any:
+    """Upsert `columns` (and the version) of the row `key` names, if the event is newer."""
+    values = bound_insert(model, key, *columns, "version")
+    return values.on_conflict_do_update(
+        index_elements=[key],
+        set_={name: values.excluded[name] for name in (*columns, "version")},
+        where=model.version < values.excluded.version,
+    ).returning(getattr(model, key))
+
+
+_UPSERT_PRODUCT = _newer_wins(ProductReplica, "product_id", "name", "price", "active")
+_UPSERT_USER = _newer_wins(UserReplica, "user_id", "email", "first_name", "last_name")
 _tombstone = insert(ProductReplica).values(
     product_id=bindparam("product_id"), name="", price=0, active=False, version=bindparam("version")
 )
@@ -35,18 +38,6 @@ _DEACTIVATE_PRODUCT = _tombstone.on_conflict_do_update(
     set_={"active": False, "version": _tombstone.excluded.version},
     where=ProductReplica.version < _tombstone.excluded.version,
 )
-_user = insert(UserReplica).values(
-    user_id=bindparam("user_id"),
-    email=bindparam("email"),
-    first_name=bindparam("first_name"),
-    last_name=bindparam("last_name"),
-    version=bindparam("version"),
-)
-_UPSERT_USER = _user.on_conflict_do_update(
-    index_elements=[UserReplica.user_id],
-    set_={name: _user.excluded[name] for name in ("email", "first_name", "last_name", "version")},
-    where=UserReplica.version < _user.excluded.version,
-).returning(UserReplica.user_id)
 
 
 async def upsert_product(

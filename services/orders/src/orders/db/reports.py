@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, bindparam, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.db.tables import CustomerStats, Order, ProductSales
+from shared.db import bound_insert
 
-# Built once, with bound parameters: every payment and refund runs them (docs/checkout.md,
-# "Statements built once").
-_sale = insert(ProductSales).values(
-    product_id=bindparam("product_id"),
-    name=bindparam("name"),
-    units=bindparam("units"),
-    revenue=bindparam("revenue"),
-)
+# Every payment and refund runs these, built once (`bound_insert`).
+_sale = bound_insert(ProductSales, "product_id", "name", "units", "revenue")
 _COUNT_PRODUCT_SALE = _sale.on_conflict_do_update(
     index_elements=[ProductSales.product_id],
     set_={
@@ -24,11 +18,7 @@ _COUNT_PRODUCT_SALE = _sale.on_conflict_do_update(
         "revenue": ProductSales.revenue + _sale.excluded.revenue,
     },
 )
-_customer = insert(CustomerStats).values(
-    user_id=bindparam("user_id"),
-    orders_count=bindparam("orders_count"),
-    total_spent=bindparam("total_spent"),
-)
+_customer = bound_insert(CustomerStats, "user_id", "orders_count", "total_spent")
 _COUNT_CUSTOMER_ORDER = _customer.on_conflict_do_update(
     index_elements=[CustomerStats.user_id],
     set_={

@@ -6,15 +6,13 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db.tables import OrderReplica
+from shared.db import bound_insert
 
 _REPLICA_COLUMNS = ("user_id", "total_amount", "currency", "status", "version")
-_upsert = insert(OrderReplica).values(
-    order_id=bindparam("order_id"), **{name: bindparam(name) for name in _REPLICA_COLUMNS}
-)
+_upsert = bound_insert(OrderReplica, "order_id", *_REPLICA_COLUMNS)
 # Built once, with bound parameters: every order event runs it, and a statement built
 # per call is built and given a cache key again each time (an apply cost 770-870 us of
 # CPU that way, 450-570 us this way).
