@@ -110,3 +110,25 @@ async def test_cancelling_during_a_round_stops_the_loop_cleanly() -> None:
     assert task.cancelled()
     assert not finished
     assert runs("test-cancel", "failed") == 0  # a cancellation is no failed round
+
+
+async def test_a_cancellation_that_a_library_swallowed_still_stops_the_loop() -> None:
+    """Python 3.11's asyncio.wait_for can return normally although the task was
+    cancelled (the inner call ended at that moment); the loop must end all the same."""
+    started, rounds = asyncio.Event(), 0
+
+    async def job() -> None:
+        nonlocal rounds
+        rounds += 1
+        started.set()
+        if rounds > 1:
+            await asyncio.Event().wait()
+        with contextlib.suppress(asyncio.CancelledError):  # what the library does, once
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(every(0.0, job, name="test-swallowed"))
+    await started.wait()
+    task.cancel()
+    await asyncio.wait([task], timeout=30)  # a guard against a hang, not a measure of speed
+    assert task.cancelled(), "the loop went on after its cancellation"
+    assert rounds == 1

@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 
 from prometheus_client import Counter, Gauge
 
+from shared.runtime import raise_if_cancelled
+
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
@@ -60,6 +62,7 @@ async def every(
     last_success = PERIODIC_LAST_SUCCESS.labels(name)
     failures = 0
     while True:
+        raise_if_cancelled()
         try:
             await job()
         except Exception as exc:  # one policy for every periodic job: see the module doc

@@ -1,7 +1,8 @@
-"""Process-wide tuning of the Python runtime for long-running service processes."""
+"""The Python runtime of long-running service processes: GC tuning, cancellation."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 from shared.settings import ServiceSettings
@@ -26,3 +27,19 @@ def tune_gc(settings: ServiceSettings) -> None:
     gc.freeze()
     # The older generations: one collection per 50 (and 50 x 100) young ones.
     gc.set_threshold(settings.gc_young_threshold, 50, 100)
+
+
+def raise_if_cancelled() -> None:
+    """Raise `CancelledError` if someone asked to cancel the current task.
+
+    A loop that runs until cancelled calls this at the top of every round. On Python
+    3.11, `asyncio.wait_for` (redis-py writes through it when a socket timeout is set;
+    SQLAlchemy's pool waits through its own copy) returns its result and drops the
+    cancellation when the inner call finishes at the moment the task is cancelled
+    (CPython gh-86296, fixed in 3.12). The loop then runs on and whoever awaits its end
+    (a worker's shutdown, a test) waits for ever. `Task.cancelling()` still counts the
+    request, so the loop can honour it on its next round.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +21,11 @@ from events_support import (
 )
 from redis.asyncio import Redis
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.events.consumer import StreamConsumer
+from shared.events.envelope import Envelope
+from shared.events.handlers import EventHandlers
 from shared.events.settings import EventSettings
 from shared.events.streams import dead_letter_stream, events_stream
 from shared.testing import eventually_async as eventually
@@ -198,3 +201,32 @@ async def test_a_poison_event_is_dead_lettered_and_replayed_once_fixed(
         await eventually(replayed, what="the replayed event to be handled")
     assert await redis.xlen(dead_letters) == 0
     assert await effects_per_event(engine, scratch) == dict.fromkeys(ids, 1)
+
+
+async def test_a_cancellation_swallowed_under_the_consumer_still_stops_it(
+    engine: AsyncEngine, scratch: Scratch, redis: Redis, settings: EventSettings
+) -> None:
+    """Python 3.11's asyncio.wait_for (inside redis-py and SQLAlchemy's pool) can return
+    normally although the task was cancelled; the consumer must stop all the same."""
+    in_handler, swallowed = asyncio.Event(), False
+    handlers = EventHandlers()
+
+    @handlers.on(Touched.event_type, Touched)
+    async def on_touched(session: AsyncSession, event: Envelope[Touched]) -> None:
+        nonlocal swallowed
+        in_handler.set()
+        if not swallowed:
+            swallowed = True
+            with contextlib.suppress(asyncio.CancelledError):  # what the library does, once
+                await asyncio.Event().wait()
+
+    await publish_events(engine, redis, scratch, settings, [Touched(seq=1)])
+    task = asyncio.create_task(scratch_consumer(engine, redis, scratch, settings, handlers).run())
+    try:
+        await asyncio.wait_for(in_handler.wait(), 30)
+        task.cancel()
+        await asyncio.wait([task], timeout=30)  # a guard against a hang, not a measure
+        assert task.cancelled(), "the consumer went on after its cancellation"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

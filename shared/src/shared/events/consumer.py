@@ -49,6 +49,7 @@ from shared.events.retention import prune_inbox
 from shared.events.settings import EventSettings
 from shared.events.stats import refresh_stream_gauges
 from shared.events.streams import StreamEntry, dead_letter_stream, parse_entries
+from shared.runtime import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 5.0
@@ -134,6 +135,7 @@ class StreamConsumer:
         started, failures = False, 0
         try:
             while True:
+                raise_if_cancelled()
                 try:
                     if not started:
                         await self.start()

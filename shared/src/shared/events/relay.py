@@ -28,6 +28,7 @@ from shared.events.retention import prune_outbox, trim_stream
 from shared.events.settings import EventSettings
 from shared.events.stats import refresh_outbox_gauge
 from shared.events.streams import entry_fields
+from shared.runtime import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class OutboxRelay:
         """Publish until cancelled; errors of Redis or PostgreSQL only delay publication."""
         try:
             while True:
+                raise_if_cancelled()
                 # Cleared before draining: a NOTIFY that arrives meanwhile triggers another pass.
                 self.wakeup.event.clear()
                 await self.wakeup.ensure_listening()
