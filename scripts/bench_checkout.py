@@ -167,58 +167,60 @@ def start_shop(args: argparse.Namespace) -> Shop:
         shop.processes.append(process)
         shop.names[process.pid] = name
 
-    for service in services:
-        for i, p in enumerate(ports[service.name], start=1):
-            shop.web_ports[f"{service.name}-{i}"] = p
-            start(
-                f"{service.name}-{i}",
-                stack_script.uvicorn_command(service.app, p),
-                {
-                    f"{service.env_prefix}REPLICA_NAME": f"{service.name}-{i}",
-                    **access_log(service.env_prefix, workdir / f"{service.name}-{i}.access.log"),
-                },
-            )
-        for worker, command in service.workers.items():
-            for i in range(1, args.worker_replicas.get(f"{service.name}-{worker}", 1) + 1):
+    try:  # a start cut short (nginx missing, a port taken) leaves nothing running
+        for service in services:
+            for i, p in enumerate(ports[service.name], start=1):
+                shop.web_ports[f"{service.name}-{i}"] = p
                 start(
-                    f"{service.name}-{worker}-{i}",
-                    ["/bin/sh", "-c", f"exec {command}"],
-                    {f"{service.env_prefix}REPLICA_NAME": f"{service.name}-{worker}-{i}"},
+                    f"{service.name}-{i}",
+                    stack_script.uvicorn_command(service.app, p),
+                    {
+                        f"{service.env_prefix}REPLICA_NAME": f"{service.name}-{i}",
+                        **access_log(
+                            service.env_prefix, workdir / f"{service.name}-{i}.access.log"
+                        ),
+                    },
                 )
-    nginx_dir = workdir / "nginx"
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "deploy/nginx/render.py"),
-            "--out",
-            str(nginx_dir),
-            "--listen",
-            f"127.0.0.1:{GATEWAY_PORT}",
-            "--access-log",
-            str(workdir / "nginx-access.log") if ACCESS_LOGS else "/dev/null",
-            "--error-log",
-            str(workdir / "nginx-error.log"),
-            *(
-                a
-                for name, found in ports.items()
-                for a in ("--upstream", f"{name}=" + ",".join(f"127.0.0.1:{p}" for p in found))
-            ),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    start(
-        "nginx",
-        [NGINX, "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"), "-g", "daemon off;"],
-    )
-    try:
+            for worker, command in service.workers.items():
+                for i in range(1, args.worker_replicas.get(f"{service.name}-{worker}", 1) + 1):
+                    start(
+                        f"{service.name}-{worker}-{i}",
+                        ["/bin/sh", "-c", f"exec {command}"],
+                        {f"{service.env_prefix}REPLICA_NAME": f"{service.name}-{worker}-{i}"},
+                    )
+        nginx_dir = workdir / "nginx"
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "deploy/nginx/render.py"),
+                "--out",
+                str(nginx_dir),
+                "--listen",
+                f"127.0.0.1:{GATEWAY_PORT}",
+                "--access-log",
+                str(workdir / "nginx-access.log") if ACCESS_LOGS else "/dev/null",
+                "--error-log",
+                str(workdir / "nginx-error.log"),
+                *(
+                    a
+                    for name, found in ports.items()
+                    for a in ("--upstream", f"{name}=" + ",".join(f"127.0.0.1:{p}" for p in found))
+                ),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        start(
+            "nginx",
+            [NGINX, "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"), "-g", "daemon off;"],
+        )
         wait_ready(urls, workdir)
         # A replica that could not bind its port has exited, while another server there
         # answered its health check: its figures would be that server's.
         if exited := [shop.names[p.pid] for p in shop.processes if p.poll() is not None]:
             raise SystemExit(f"{', '.join(exited)} exited at start; logs in {workdir}")
     except BaseException:
-        shop.stop()  # an interrupted start leaves nothing running
+        shop.stop()
         raise
     return shop
 
