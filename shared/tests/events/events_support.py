@@ -34,6 +34,7 @@ from shared.events.settings import EventSettings
 from shared.events.streams import events_stream
 
 catalog = EventCatalog("events_test")
+STOP_TIMEOUT_S = 30  # a cancelled consumer ends within this, or its test fails
 
 
 @catalog.declare(version=1)
@@ -165,7 +166,16 @@ async def consuming(consumer: StreamConsumer) -> AsyncIterator[asyncio.Task[None
             task.result()
     finally:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        # Bounded: a consumer that outlives its cancellation fails here, by name, instead
+        # of hanging the suite until pytest-timeout (docs/events.md, "Workers and
+        # periodic jobs").
+        done, _ = await asyncio.wait([task], timeout=STOP_TIMEOUT_S)
+        if not done:
+            raise AssertionError(
+                f"consumer {consumer.name} still ran {STOP_TIMEOUT_S} s after cancel"
+            )
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
 
 
 async def group_settled(redis: Redis, stream: str, group: str) -> bool:
