@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
-from orders.db.status_watch import notify_changed
+from orders.db.status_watch import CHANNEL
 from orders.db.tables import Order
 from orders.settings import OrdersSettings
 
@@ -78,8 +78,8 @@ async def test_long_polls_hold_no_connection_while_they_wait(
     assert not pool_in_use(app), "long polls hold pooled connections while they wait"
 
     placed = await client.post("/api/orders/", json={"cart_id": other_cart["id"]}, headers=alice)
-    async with app.state.sessionmaker.begin() as session:  # wake them, as a change would
-        await notify_changed(session, order["id"])
+    async with app.state.engine.begin() as conn:  # wake them, as a change would
+        await conn.execute(select(func.pg_notify(CHANNEL, str(order["id"]))))
     answers = await asyncio.gather(*polls)
 
     assert placed.status_code == 201

@@ -260,12 +260,13 @@ async def test_overdue_orders_are_found_for_the_sweep(
         assert await orders_repo.expired_ids(session, now=later) == []
 
 
-async def test_a_saga_reaction_runs_four_statements(
+async def test_a_saga_reaction_runs_three_statements(
     alice: Headers, place_order: Any, react: React, app: FastAPI
 ) -> None:
     """Each reaction is a worker's cost per event: the order's lock (its lines are not
-    read: no reaction's event carries them), the update, its event and the NOTIFY."""
+    read: no reaction's event carries them), the update and its event. The long polls'
+    NOTIFY comes from the update's trigger (test_status_notify.py)."""
     order = await place_order(alice)
     with count_statements(app.state.engine) as counter:
         assert await react(lifecycle.stock_reserved, order["id"]) is not None
-    assert counter.count == 4, counter.statements
+    assert counter.count == 3, counter.statements

@@ -1,9 +1,10 @@
 """Wait for an order's status to change, woken by PostgreSQL NOTIFY.
 
-`change_status` sends `pg_notify('orders_status', '<id>')` inside the transaction that
-changes an order, so the notification arrives exactly when the change commits (and not
-at all if it rolls back), from whichever process made it: an API replica or a worker.
-Each API replica keeps one LISTEN connection and wakes its waiting requests.
+A row trigger on `orders.orders` (migration 0006) sends `pg_notify('orders_status',
+'<id>')` in the transaction that changes an order's status, so the notification arrives
+exactly when the change commits (and not at all if it rolls back), from whichever process
+made it: an API replica or a worker. Each API replica keeps one LISTEN connection and
+wakes its waiting requests.
 """
 
 from __future__ import annotations
@@ -15,22 +16,12 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 import asyncpg
-from sqlalchemy import String, bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.events.pg import asyncpg_dsn
 
 CHANNEL = "orders_status"
 log = logging.getLogger(__name__)
-
-
-# Built once: every status change runs it (docs/checkout.md, "Statements built once").
-_NOTIFY = select(func.pg_notify(CHANNEL, bindparam("order_id", type_=String)))
-
-
-async def notify_changed(session: AsyncSession, order_id: int) -> None:
-    """Announce, at commit, that this order's status changed."""
-    await session.execute(_NOTIFY, {"order_id": str(order_id)})
 
 
 class StatusWatch:

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.db import orders
-from orders.db.status_watch import notify_changed
 from orders.db.tables import Order, outbox
 from orders.domain.access import can_read
 from orders.domain.status import Action, OrderStatus, can, next_status
@@ -56,8 +55,8 @@ async def change_status(
     order.status = target.value
     if target is OrderStatus.CANCELLED:
         order.cancel_reason = reason
+    # The UPDATE's row trigger wakes long-polling readers at commit (db/status_watch.py).
     await session.flush()
-    await notify_changed(session, order.id)  # wakes long-polling readers at commit
     return await _announce(session, order, action=action, source=source, reason=reason)
 
 
