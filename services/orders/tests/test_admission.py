@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
-from orders.db.status_watch import CHANNEL
 from orders.db.tables import Order
+from orders.domain import lifecycle
 from orders.settings import OrdersSettings
 
 Headers = dict[str, str]
@@ -78,9 +78,11 @@ async def test_long_polls_hold_no_connection_while_they_wait(
     assert not pool_in_use(app), "long polls hold pooled connections while they wait"
 
     placed = await client.post("/api/orders/", json={"cart_id": other_cart["id"]}, headers=alice)
-    async with app.state.engine.begin() as conn:  # wake them, as a change would
-        await conn.execute(select(func.pg_notify(CHANNEL, str(order["id"]))))
+    async with app.state.sessionmaker.begin() as session:  # the stock answer moves it on
+        assert await lifecycle.stock_reserved(session, order["id"]) is not None
     answers = await asyncio.gather(*polls)
 
     assert placed.status_code == 201
-    assert [(a.status_code, a.json()["status"]) for a in answers] == [(200, "pending")] * len(polls)
+    assert [(a.status_code, a.json()["status"]) for a in answers] == [
+        (200, "awaiting_payment")
+    ] * len(polls)
