@@ -51,8 +51,35 @@ class OutboxRelay:
         self.stream = stream
         self.settings = settings
         self.wakeup = Wakeup(asyncpg_dsn(engine.url), notify_channel(outbox.schema))
-        self._lock_name = f"{outbox.schema}.outbox"
         self._next_maintenance = 0.0
+        # Built once: a pass runs both, several times per order (a statement built per
+        # call is built and given a cache key again every time: docs/checkout.md).
+        # One round trip for the relay lock and for skipping the fsync at commit: losing
+        # this commit in a crash only publishes the rows again.
+        self._lock = select(
+            func.pg_try_advisory_xact_lock(func.hashtext(f"{outbox.schema}.outbox")),
+            func.set_config("synchronous_commit", "off", True),
+        )
+        table = self.table
+        oldest = (
+            select(table.c.id)
+            .where(table.c.published_at.is_(None))
+            .order_by(table.c.id)
+            .limit(settings.relay_batch_size)
+        )
+        # Marked first, in the pass's transaction: if Redis fails, the rollback unmarks them.
+        self._mark = (
+            update(table)
+            .where(table.c.id.in_(oldest.scalar_subquery()))
+            .values(published_at=func.now())
+            # As text: PostgreSQL renders the JSON, Python need not parse it.
+            .returning(
+                table.c.id,
+                table.c.event_id,
+                table.c.type,
+                table.c.envelope.cast(Text).label("envelope_json"),
+            )
+        )
 
     async def run(self) -> None:
         """Publish until cancelled; errors of Redis or PostgreSQL only delay publication."""
@@ -86,37 +113,10 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish the oldest unpublished rows in one transaction; returns how many."""
-        outbox = self.table
         async with self.engine.begin() as conn:
-            # One round trip for the relay lock and for skipping the fsync at commit:
-            # losing this commit in a crash only publishes the rows again.
-            locked = await conn.scalar(
-                select(
-                    func.pg_try_advisory_xact_lock(func.hashtext(self._lock_name)),
-                    func.set_config("synchronous_commit", "off", True),
-                )
-            )
-            if not locked:
+            if not await conn.scalar(self._lock):
                 return 0  # another relay is publishing; it drains what we were woken for
-            oldest = (
-                select(outbox.c.id)
-                .where(outbox.c.published_at.is_(None))
-                .order_by(outbox.c.id)
-                .limit(self.settings.relay_batch_size)
-            )
-            # Marked first, in this transaction: if Redis fails, the rollback unmarks them.
-            marked = await conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(oldest.scalar_subquery()))
-                .values(published_at=func.now())
-                # As text: PostgreSQL renders the JSON, Python need not parse it.
-                .returning(
-                    outbox.c.id,
-                    outbox.c.event_id,
-                    outbox.c.type,
-                    outbox.c.envelope.cast(Text).label("envelope_json"),
-                )
-            )
+            marked = await conn.execute(self._mark)
             rows = sorted(marked.all(), key=lambda row: row.id)
             if not rows:
                 return 0
