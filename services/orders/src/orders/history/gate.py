@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 # pg_advisory locks take a bigint; this one is the projection's own.
 GATE_KEY = func.hashtext("order_history.rebuild")
 _HELD = "history_gate_held"
+# Built once: every fold's transaction runs it (docs/checkout.md, "Statements built once").
+_ENTER_FOLD = select(func.pg_advisory_xact_lock_shared(GATE_KEY))
 
 
 async def enter_fold(session: AsyncSession) -> None:
@@ -22,7 +24,7 @@ async def enter_fold(session: AsyncSession) -> None:
     transaction = session.sync_session.get_transaction()
     if transaction is not None and session.info.get(_HELD) is transaction:
         return
-    await session.execute(select(func.pg_advisory_xact_lock_shared(GATE_KEY)))
+    await session.execute(_ENTER_FOLD)
     session.info[_HELD] = transaction
 
 
