@@ -60,6 +60,12 @@ CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": 
 FINAL = {"paid", "cancelled", "payment_failed"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 IDLE_SECONDS = 5
+# The machine's speed of the moment: the CPU seconds of a fixed pure-Python loop, which on
+# the shared dev machines moves by up to 2x from one hour to the next, and every CPU figure
+# moves with it. The loop is the one the docs quote ("the loop at 1.04 s": 20M additions at
+# module level), run at half length; 0.52 s, a fast phase's, is the reference.
+SPEED_LOOP = compile("total = 0\nfor i in range(10_000_000):\n    total += i\n", "speed", "exec")
+REFERENCE_SPEED_S = 0.52
 SIGNING_KEY = ROOT / "var/keys/jwt-private.pem"
 RETRIES = 5  # per request, on an answer lost or deferred (see `send_until_answered`)
 
@@ -300,6 +306,13 @@ def _postgres_backends() -> list[int]:
             if title.startswith("postgres: ") and f" {DATABASE} " in title:
                 found.append(int(entry.name))
     return found
+
+
+def machine_speed() -> float:
+    """CPU seconds of SPEED_LOOP in this process (blocks its event loop for about that)."""
+    start = time.process_time()
+    exec(SPEED_LOOP, {})  # noqa: S102 (our own constant code)
+    return time.process_time() - start
 
 
 def cpu_snapshot(shop: Shop) -> dict[str, dict[int, float]]:
@@ -812,6 +825,7 @@ def report(
     waits: dict[str, float],
     wall: float,
     checks: dict[str, Any],
+    speeds: tuple[float, float],
     extra: dict[str, Any],
 ) -> dict[str, Any]:
     t0 = min(r.started for r in results)
@@ -842,6 +856,13 @@ def report(
         "cpu_ms_per_paid_order": round(1000 * shop_cpu / len(paid), 1) if paid else None,
         "cpu_ms_per_paid_order_less_idle": (
             round(1000 * (shop_cpu - idle_cpu) / len(paid), 1) if paid else None
+        ),
+        # Comparable across runs on a machine whose speed moves (SPEED_LOOP above).
+        "speed_loop_cpu_s_before_after": tuple(round(v, 3) for v in speeds),
+        "cpu_ms_per_paid_order_at_reference_speed": (
+            round(1000 * shop_cpu / len(paid) * REFERENCE_SPEED_S / (sum(speeds) / 2), 1)
+            if paid
+            else None
         ),
         "cpu_s_by_process": by_process,
         "postgres_active_backends_by_wait": waits,
@@ -935,6 +956,7 @@ async def bench(args: argparse.Namespace, shop: Shop) -> list[dict[str, Any]]:
                     )
             stock_before = await stock_of(admin, product)
             await asyncio.sleep(2)  # let the setup's events drain
+            speed_before = machine_speed()  # outside the client's measured CPU
             quiet = cpu_snapshot(shop)
             await asyncio.sleep(IDLE_SECONDS)
             idle = {k: v / IDLE_SECONDS for k, v in cpu_used(quiet, cpu_snapshot(shop)).items()}
@@ -949,6 +971,7 @@ async def bench(args: argparse.Namespace, shop: Shop) -> list[dict[str, Any]]:
             wall = time.monotonic() - started
             load = (round(load_start, 1), round(os.getloadavg()[0], 1))
             after = cpu_snapshot(shop)
+            speeds = (speed_before, machine_speed())
             served_after = requests_served(shop)
             waits = await sampler.stop()
             # Stock commits and releases, and orders' answers, follow the outcomes: audit
@@ -971,6 +994,7 @@ async def bench(args: argparse.Namespace, shop: Shop) -> list[dict[str, Any]]:
                     waits,
                     wall,
                     checks,
+                    speeds,
                     {
                         "requests_and_cpu_ms_per_request": cpu_per_request(
                             by_process, served_before, served_after
