@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import Message
@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from orders.db.replicas import upsert_user
 from orders.db.tables import inbox
-from orders.mail import mailer_handlers
+from orders.mail import Mailer, mailer_handlers
 from orders.settings import OrdersSettings
 from shared.db import commit
 from shared.testing import deliver, envelope, free_port
@@ -27,9 +27,11 @@ Headers = dict[str, str]
 class Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.connections: list[tuple[str, int]] = []  # the client's address of each mail
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.messages.append(message_from_bytes(envelope.content))
+        self.connections.append(tuple(session.peer))
         return "250 OK"
 
 
@@ -41,6 +43,13 @@ def smtp_port() -> int:
 @pytest.fixture
 def settings(settings: OrdersSettings, smtp_port: int) -> OrdersSettings:
     return settings.model_copy(update={"smtp_port": smtp_port})
+
+
+@pytest.fixture
+async def mailer(settings: OrdersSettings) -> AsyncIterator[Mailer]:
+    mailer = Mailer(settings)
+    yield mailer
+    await mailer.close()
 
 
 @pytest.fixture
@@ -70,7 +79,7 @@ async def paid_event(
     return envelope("orders.OrderPaid", payload, aggregate_id=order["id"])
 
 
-async def mail(app: FastAPI, settings: OrdersSettings, *events: dict[str, Any]) -> None:
+async def mail(app: FastAPI, settings: OrdersSettings, mailer: Mailer, *events: Any) -> None:
     redis: Redis = app.state.redis
     await deliver(
         list(events),
@@ -78,19 +87,20 @@ async def mail(app: FastAPI, settings: OrdersSettings, *events: dict[str, Any]) 
         engine=app.state.engine,
         inbox=inbox,
         group="orders-mailer",
-        handlers=mailer_handlers(settings),
+        handlers=mailer_handlers(settings, mailer),
     )
 
 
 async def test_paid_order_gets_one_confirmation(
     app: FastAPI,
     settings: OrdersSettings,
+    mailer: Mailer,
     mailbox: Inbox,
     alice: Headers,
     place_order: Callable[..., Awaitable[dict[str, Any]]],
 ) -> None:
     event = await paid_event(app, alice, place_order)
-    await mail(app, settings, event, event)  # redelivered: still one email
+    await mail(app, settings, mailer, event, event)  # redelivered: still one email
     [message] = mailbox.messages
     assert message["To"] == "alice@example.com"
     assert message["Subject"] == f"Your order #{event['payload']['order_id']} is paid"
@@ -104,6 +114,7 @@ async def test_paid_order_gets_one_confirmation(
 async def test_a_mail_server_outage_leaves_the_event_to_retry(
     app: FastAPI,
     settings: OrdersSettings,
+    mailer: Mailer,
     smtp_port: int,
     alice: Headers,
     place_order: Callable[..., Awaitable[dict[str, Any]]],
@@ -112,19 +123,53 @@ async def test_a_mail_server_outage_leaves_the_event_to_retry(
     stream consumer delivers it again later; once the server is back, that delivery sends
     the one email (and too many failed tries would dead-letter it)."""
     event = await paid_event(app, alice, place_order)
-    await mail(app, settings, event)
+    await mail(app, settings, mailer, event)
     assert await handled_events(app) == 0
 
     box = Inbox()
     controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     try:
-        await mail(app, settings, event)
+        await mail(app, settings, mailer, event)
     finally:
         controller.stop()
     [message] = box.messages
     assert message["Subject"] == f"Your order #{event['payload']['order_id']} is paid"
     assert await handled_events(app) == 1
+
+
+async def test_mails_share_one_connection_and_a_restarted_server_gets_a_new_one(
+    app: FastAPI,
+    settings: OrdersSettings,
+    mailer: Mailer,
+    smtp_port: int,
+    alice: Headers,
+    place_order: Callable[..., Awaitable[dict[str, Any]]],
+) -> None:
+    """Two mails go over one SMTP session; after the server restarted (closing the
+    connection the mailer kept), the next mail is sent on a new one, not lost."""
+    first, second, third = [await paid_event(app, alice, place_order) for _ in range(3)]
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        await mail(app, settings, mailer, first, second)
+    finally:
+        controller.stop()
+    restarted = Inbox()
+    controller = Controller(restarted, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        await mail(app, settings, mailer, third)
+    finally:
+        controller.stop()
+
+    assert [m["Subject"] for m in box.messages + restarted.messages] == [
+        f"Your order #{e['payload']['order_id']} is paid" for e in (first, second, third)
+    ]
+    assert len(box.connections) == 2
+    assert box.connections[0] == box.connections[1]
+    assert await handled_events(app) == 3
 
 
 async def handled_events(app: FastAPI) -> int:

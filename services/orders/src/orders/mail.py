@@ -65,26 +65,74 @@ async def _ehlo_name() -> str:
     return _local_hostname
 
 
-async def send(message: EmailMessage, settings: OrdersSettings) -> None:
-    # Counted when the mail server answers: the send is the fact, not the commit.
-    try:
-        await aiosmtplib.send(
-            message,
-            local_hostname=await _ehlo_name(),
+class Mailer:
+    """Sends over one SMTP connection, kept open from one mail to the next.
+
+    A connection per mail cost an `EHLO` and a `QUIT` each, on both sides (about a third
+    of the mailer's and the mail server's CPU per mail). A connection the server has
+    closed while idle is found at the next mail, which is sent once more on a new one
+    (that delivery is at least once anyway: a failed send is retried by the consumer).
+    `close()` when the worker stops.
+    """
+
+    def __init__(self, settings: OrdersSettings) -> None:
+        self.settings = settings
+        self._client: aiosmtplib.SMTP | None = None
+        self._lock = asyncio.Lock()  # one conversation at a time on the connection
+
+    async def send(self, message: EmailMessage) -> None:
+        # Counted when the mail server answers: the send is the fact, not the commit.
+        async with self._lock:
+            try:
+                await self._send(message)
+            except (aiosmtplib.SMTPException, OSError):
+                shop_metrics.EMAILS.labels(outcome="failed").inc()
+                await self._drop()
+                raise
+        shop_metrics.EMAILS.labels(outcome="sent").inc()
+
+    async def _send(self, message: EmailMessage) -> None:
+        client = self._client
+        if client is not None and client.is_connected:
+            try:
+                await client.send_message(message)
+                return
+            except aiosmtplib.SMTPServerDisconnected:
+                await self._drop()  # closed while idle: once more, on a new connection
+        self._client = client = await self._connect()
+        await client.send_message(message)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        settings = self.settings
+        client = aiosmtplib.SMTP(
             hostname=settings.smtp_host,
             port=settings.smtp_port,
+            local_hostname=await _ehlo_name(),
             username=settings.smtp_username or None,
             password=settings.smtp_password.get_secret_value() or None,
             start_tls=settings.smtp_start_tls,
             timeout=settings.smtp_timeout_seconds,
         )
-    except (aiosmtplib.SMTPException, OSError):
-        shop_metrics.EMAILS.labels(outcome="failed").inc()
-        raise
-    shop_metrics.EMAILS.labels(outcome="sent").inc()
+        await client.connect()
+        return client
+
+    async def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def close(self) -> None:
+        """Say QUIT and close the connection, if one is open."""
+        async with self._lock:
+            client, self._client = self._client, None
+            if client is not None and client.is_connected:
+                try:
+                    await client.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    client.close()
 
 
-def mailer_handlers(settings: OrdersSettings) -> EventHandlers:
+def mailer_handlers(settings: OrdersSettings, mailer: Mailer) -> EventHandlers:
     handlers = EventHandlers()
 
     @handlers.on("orders.OrderPaid", OrderPaid)
@@ -96,9 +144,7 @@ def mailer_handlers(settings: OrdersSettings) -> EventHandlers:
         if user is None:
             raise MissingRecipient(f"no email address for user {event.payload.user_id} yet")
         name = " ".join(part for part in (user.first_name, user.last_name) if part)
-        await send(
-            confirmation(order, to=user.email, name=name, sender=settings.mail_from), settings
-        )
+        await mailer.send(confirmation(order, to=user.email, name=name, sender=settings.mail_from))
 
     # One email: the payment confirmation.
     handlers.ignore(

@@ -25,7 +25,7 @@ from orders.events.handlers import (
     reports_handlers,
     users_handlers,
 )
-from orders.mail import mailer_handlers
+from orders.mail import Mailer, mailer_handlers
 from orders.settings import OrdersSettings
 from shared import periodic, worker
 from shared.events.consumer import StreamConsumer
@@ -37,10 +37,15 @@ IDEMPOTENCY_PURGE_SECONDS = 3600.0
 
 
 def consumers(
-    engine: AsyncEngine, redis: Redis, settings: OrdersSettings | None = None
+    engine: AsyncEngine,
+    redis: Redis,
+    settings: OrdersSettings | None = None,
+    mailer: Mailer | None = None,
 ) -> list[StreamConsumer]:
-    """The worker's consumers (tests/test_event_contracts.py reads their registries)."""
+    """The worker's consumers (tests/test_event_contracts.py reads their registries; the
+    mailer connects at its first mail)."""
     settings = settings or OrdersSettings()
+    mailer = mailer or Mailer(settings)
     name = worker.consumer_name("orders", settings)
 
     def consumer(group: str, producer: str, handlers: EventHandlers) -> StreamConsumer:
@@ -59,14 +64,22 @@ def consumers(
         consumer("orders", "catalog", catalog_handlers()),
         consumer("orders", "payments", payments_handlers()),
         consumer("orders", "users", users_handlers()),
-        consumer("orders-mailer", "orders", mailer_handlers(settings)),
+        consumer("orders-mailer", "orders", mailer_handlers(settings, mailer)),
         consumer("orders-reports", "orders", reports_handlers()),
     ]
 
 
 def build(settings: OrdersSettings) -> worker.Build:
     async def start() -> tuple[worker.Tasks, worker.Cleanup]:
-        engine, redis, cleanup = worker.open_resources(settings, application_name="orders-worker")
+        engine, redis, close_resources = worker.open_resources(
+            settings, application_name="orders-worker"
+        )
+        mailer = Mailer(settings)
+
+        async def cleanup() -> None:
+            await mailer.close()
+            await close_resources()
+
         key_ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
 
         relay = OutboxRelay(
@@ -78,7 +91,7 @@ def build(settings: OrdersSettings) -> worker.Build:
         )
         tasks: worker.Tasks = [
             relay.run(),
-            *(c.run() for c in consumers(engine, redis, settings)),
+            *(c.run() for c in consumers(engine, redis, settings, mailer)),
             periodic.every(
                 settings.expiry_sweep_seconds,
                 lambda: expiry.sweep(engine),
