@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -52,13 +53,22 @@ async def mailer(settings: OrdersSettings) -> AsyncIterator[Mailer]:
     await mailer.close()
 
 
+@contextlib.contextmanager
+def smtp_server(port: int) -> Iterator[Inbox]:
+    """A real SMTP server (aiosmtpd) on `port` for the block; what it received."""
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def mailbox(smtp_port: int) -> Iterator[Inbox]:
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    yield box
-    controller.stop()
+    with smtp_server(smtp_port) as box:
+        yield box
 
 
 async def paid_event(
@@ -126,13 +136,8 @@ async def test_a_mail_server_outage_leaves_the_event_to_retry(
     await mail(app, settings, mailer, event)
     assert await handled_events(app) == 0
 
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    try:
+    with smtp_server(smtp_port) as box:
         await mail(app, settings, mailer, event)
-    finally:
-        controller.stop()
     [message] = box.messages
     assert message["Subject"] == f"Your order #{event['payload']['order_id']} is paid"
     assert await handled_events(app) == 1
@@ -149,20 +154,10 @@ async def test_mails_share_one_connection_and_a_restarted_server_gets_a_new_one(
     """Two mails go over one SMTP session; after the server restarted (closing the
     connection the mailer kept), the next mail is sent on a new one, not lost."""
     first, second, third = [await paid_event(app, alice, place_order) for _ in range(3)]
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    try:
+    with smtp_server(smtp_port) as box:
         await mail(app, settings, mailer, first, second)
-    finally:
-        controller.stop()
-    restarted = Inbox()
-    controller = Controller(restarted, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    try:
+    with smtp_server(smtp_port) as restarted:
         await mail(app, settings, mailer, third)
-    finally:
-        controller.stop()
 
     assert [m["Subject"] for m in box.messages + restarted.messages] == [
         f"Your order #{e['payload']['order_id']} is paid" for e in (first, second, third)
