@@ -154,12 +154,15 @@ def autocommit(engine: AsyncEngine) -> AsyncEngine:
 
 
 def bound_insert(model: Any, *columns: str) -> Insert:
-    """`INSERT INTO <model> (columns) VALUES (:column, ...)` (PostgreSQL's, for ON
+    """`INSERT INTO <model's table> (columns) VALUES (:column, ...)` (PostgreSQL's, for ON
     CONFLICT), for a statement built once at import: each execution passes the values as
     parameters. Built per call, a statement is built and given a cache key again every
     time, which costs more CPU than its round trip (docs/checkout.md, "Statements built
-    once")."""
-    return insert(model).values({name: bindparam(name) for name in columns})
+    once"). On the table, not the mapped class: the ORM runs an insert with parameters
+    through its bulk-insert path, which builds the statement again at every execution (an
+    upsert cost 800-900 us of CPU that way, 270-350 us on the table). Rows come back as
+    plain rows; a RETURNING of mapped objects needs the ORM's `insert(model)`."""
+    return insert(model.__table__).values({name: bindparam(name) for name in columns})
 
 
 async def delete_older_than(

@@ -7,8 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.db.tables import ProductReplica, UserReplica
@@ -30,8 +29,8 @@ def _newer_wins(model: type[ProductReplica] | type[UserReplica], key: str, *colu
 
 _UPSERT_PRODUCT = _newer_wins(ProductReplica, "product_id", "name", "price", "active")
 _UPSERT_USER = _newer_wins(UserReplica, "user_id", "email", "first_name", "last_name")
-_tombstone = insert(ProductReplica).values(
-    product_id=bindparam("product_id"), name="", price=0, active=False, version=bindparam("version")
+_tombstone = bound_insert(ProductReplica, "product_id", "version").values(
+    name="", price=0, active=False
 )
 _DEACTIVATE_PRODUCT = _tombstone.on_conflict_do_update(
     index_elements=[ProductReplica.product_id],

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, bindparam, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db.tables import ACTIVE_PREDICATE, ACTIVE_STATUSES, Payment
-from shared.db import bound_insert
 
 # Every payment request and charge runs these: built once, with bound parameters (built
 # per call, each is built and given a cache key again every time: docs/checkout.md,
@@ -25,8 +25,10 @@ PENDING_COLUMNS = (
     "card_exp_month",
     "card_exp_year",
 )
+# The ORM's insert, not `shared.db.bound_insert`'s table: its RETURNING gives a Payment.
 _INSERT_PENDING = (
-    bound_insert(Payment, *PENDING_COLUMNS)
+    insert(Payment)
+    .values({name: bindparam(name) for name in PENDING_COLUMNS})
     .values(status="pending")
     .on_conflict_do_nothing(
         index_elements=[Payment.order_id],
