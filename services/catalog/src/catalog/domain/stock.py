@@ -35,8 +35,7 @@ async def reserve(
     wanted: Counter[int] = Counter()
     for product_id, quantity in lines:
         wanted[product_id] += quantity
-    order = await stock.claim_order(session, order_id)
-    if order is None:
+    if not await stock.claim_order(session, order_id):
         return None
     available = await stock.lock_stock(session, sorted(wanted))
     short = [
@@ -45,7 +44,7 @@ async def reserve(
         if qty <= 0 or available.get(pid, 0) < qty
     ]
     if short or not wanted:
-        order.status, order.reason = "rejected", OUT_OF_STOCK
+        await stock.set_status(session, order_id, "rejected", OUT_OF_STOCK)
         await outbox.publish(
             session,
             StockRejected(order_id=order_id, reason=OUT_OF_STOCK, short_lines=short),
@@ -72,9 +71,7 @@ async def reserve(
 
 async def commit(session: AsyncSession, *, order_id: int) -> None:
     """The order is paid: its reserved units are sold for good."""
-    order = await stock.lock_order(session, order_id)
-    if order is not None and order.status == "reserved":
-        order.status = "committed"
+    await stock.commit_order(session, order_id)
 
 
 async def release(
@@ -85,18 +82,16 @@ async def release(
     If the cancellation overtakes the placement, the order is recorded as released, so
     the late OrderPlaced reserves nothing.
     """
-    order = await stock.lock_order(session, order_id)
-    if order is None:
-        order = await stock.claim_order(session, order_id)
-        if order is not None:
-            order.status, order.reason = "released", reason
+    status = await stock.lock_order(session, order_id)
+    if status is None:
+        await stock.claim_order(session, order_id, status="released", reason=reason)
         return
-    if order.status not in ("reserved", "committed"):
+    if status not in ("reserved", "committed"):
         return
     held = await stock.reservations(session, order_id)
     await stock.lock_stock(session, sorted(held))
     for product_id, quantity in held.items():
         await stock.give_back(session, product_id, quantity)
-    order.status, order.reason = "released", reason
+    await stock.set_status(session, order_id, "released", reason)
     product_ids = sorted(held)
     after_commit(session, lambda: cache.invalidate(*product_ids))
