@@ -4,6 +4,7 @@ the product replica, quantities summed atomically, totals exact."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from orders.db.tables import Cart, CartItem
+from shared.testing import count_statements
 
 Headers = dict[str, str]
 
@@ -40,6 +42,50 @@ async def test_open_cart_is_created_once(
     again = await client.post("/api/shopping-carts", headers=alice)
     assert again.status_code == 200
     assert again.json()["id"] == cart["id"]
+
+
+async def test_opening_a_cart_runs_two_statements(
+    client: httpx.AsyncClient, alice: Headers, make_product: Any, app: FastAPI
+) -> None:
+    """Every checkout opens the cart: the insert that does nothing when it exists, then
+    the cart and its lines in one read."""
+    with count_statements(app.state.engine) as counter:
+        created = await client.post("/api/shopping-carts/", headers=alice)
+    assert created.status_code == 201, created.text
+    assert counter.count == 2, counter.statements
+    product = await make_product(price="2.50")
+    added = await add(client, alice, created.json()["id"], product.product_id, 2)
+    assert added.status_code == 201, added.text
+    with count_statements(app.state.engine) as counter:
+        again = await client.post("/api/shopping-carts/", headers=alice)
+    assert again.status_code == 200, again.text
+    assert [(line["product_id"], line["quantity"]) for line in again.json()["items"]] == [
+        (product.product_id, 2)
+    ]
+    assert again.json()["total"] == "5.00"
+    assert counter.count == 2, counter.statements
+
+
+async def test_adding_a_line_runs_three_statements(
+    client: httpx.AsyncClient,
+    alice: Headers,
+    alice_cart: dict[str, Any],
+    make_product: Any,
+    app: FastAPI,
+) -> None:
+    """The cart's lock, the product with the cart's other lines counted, the upsert: the
+    answer is built from what they returned, the same as a read of the line."""
+    product = await make_product("Counted", price="1.10")
+    for expected_status, quantity in ((201, 3), (200, 6)):
+        with count_statements(app.state.engine) as counter:
+            response = await add(client, alice, alice_cart["id"], product.product_id, 3)
+        assert response.status_code == expected_status, response.text
+        assert counter.count == 3, counter.statements
+        line = response.json()
+        assert line["quantity"] == quantity
+        assert line["line_total"] == str(Decimal("1.10") * quantity)
+        read = await client.get(f"/api/cart-items/{line['id']}/", headers=alice)
+        assert read.json() == line
 
 
 async def test_concurrent_opens_make_one_cart(

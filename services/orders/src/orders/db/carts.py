@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
@@ -36,20 +36,31 @@ async def open_cart(session: AsyncSession, user_id: int) -> tuple[Cart, bool]:
     """The user's open cart and whether this call created it.
 
     The partial unique index makes this safe under concurrency: a second insert waits for
-    the first to commit, then does nothing and reads the cart the first one made.
+    the first to commit, then does nothing, and the read after it (a statement of its
+    own, so a snapshot taken after that wait) finds the cart the first one made.
     """
-    inserted = await session.execute(
-        insert(Cart)
-        .values(user_id=user_id, status=OPEN)
-        # A literal predicate: with a bound parameter PostgreSQL cannot match the partial
-        # index once the prepared statement switches to a generic plan.
-        .on_conflict_do_nothing(index_elements=[Cart.user_id], index_where=text(OPEN_CART))
-        .returning(Cart.id)
-    )
+    inserted = await session.execute(_OPEN_CART, {"user_id": user_id})
     created_id = inserted.scalar_one_or_none()
-    stmt = _with_lines(select(Cart).where(Cart.user_id == user_id, Cart.status == OPEN))
-    cart = (await session.execute(stmt)).scalar_one()
+    cart = (await session.execute(_OPEN_CART_READ, {"user_id": user_id})).unique().scalar_one()
     return cart, created_id is not None
+
+
+# Built once, with bound parameters (docs/checkout.md, "Statements built once").
+_OPEN_CART = (
+    bound_insert(Cart, "user_id")
+    .values(status=OPEN)
+    # A literal predicate: with a bound parameter PostgreSQL cannot match the partial
+    # index once the prepared statement switches to a generic plan.
+    .on_conflict_do_nothing(index_elements=["user_id"], index_where=text(OPEN_CART))
+    .returning(Cart.__table__.c.id)
+)
+# One cart: its lines and their products in the same statement (a list of carts loads
+# the lines in a second one, `_with_lines`).
+_OPEN_CART_READ = (
+    select(Cart)
+    .where(Cart.user_id == bindparam("user_id"), Cart.status == OPEN)
+    .options(joinedload(Cart.items).joinedload(CartItem.product, innerjoin=True))
+)
 
 
 async def get(
@@ -70,12 +81,56 @@ def list_stmt(*, owner_id: int | None) -> Select[Any]:
     return stmt if owner_id is None else stmt.where(Cart.user_id == owner_id)
 
 
+@dataclass(frozen=True, slots=True)
+class LineProduct:
+    """A product about to be put in a cart, and how many other products the cart holds."""
+
+    name: str
+    price: Decimal
+    active: bool
+    other_lines: int
+
+
+_OTHER_LINES = (
+    select(func.count())
+    .where(
+        CartItem.cart_id == bindparam("cart_id"),
+        CartItem.product_id != bindparam("product_id"),
+    )
+    .scalar_subquery()
+)
+_LINE_PRODUCT = select(
+    ProductReplica.name, ProductReplica.price, ProductReplica.active, _OTHER_LINES
+).where(ProductReplica.product_id == bindparam("product_id"))
+
+
+async def line_product(
+    session: AsyncSession, *, cart_id: int, product_id: int
+) -> LineProduct | None:
+    """The product (None: not in the replica) and the cart's lines of other products, in
+    one statement; run it after the cart's lock, so that the count sees every line."""
+    params = {"cart_id": cart_id, "product_id": product_id}
+    row = (await session.execute(_LINE_PRODUCT, params)).one_or_none()
+    return None if row is None else LineProduct(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class AddedLine:
+    """A cart line as the upsert left it, and whether it is new."""
+
+    id: int
+    quantity: int
+    created_at: datetime
+    updated_at: datetime
+    inserted: bool
+
+
 async def add_item(
     session: AsyncSession, *, cart_id: int, product_id: int, quantity: int, max_quantity: int
-) -> tuple[int, bool] | None:
-    """Add units of a product: (item id, whether the line is new), or None if the line
-    would then hold more than `max_quantity`. One atomic statement: concurrent adds of
-    the same product sum up instead of losing one."""
+) -> AddedLine | None:
+    """Add units of a product: the line, or None if it would then hold more than
+    `max_quantity`. One atomic statement: concurrent adds of the same product sum up
+    instead of losing one."""
     params = {
         "cart_id": cart_id,
         "product_id": product_id,
@@ -83,7 +138,7 @@ async def add_item(
         "max_quantity": max_quantity,
     }
     row = (await session.execute(_ADD_ITEM, params)).one_or_none()
-    return None if row is None else (row.id, row.inserted)
+    return None if row is None else AddedLine(*row)
 
 
 # Built once, with bound parameters (docs/checkout.md, "Statements built once").
@@ -93,15 +148,13 @@ _ADD_ITEM = _line.on_conflict_do_update(
     constraint="uq_cart_items_cart_product",
     set_={"quantity": _summed, "updated_at": func.now()},
     where=_summed <= bindparam("max_quantity", type_=Integer),
-).returning(CartItem.id, literal_column("xmax = 0", Boolean).label("inserted"))
-
-
-async def other_lines(session: AsyncSession, cart_id: int, product_id: int) -> int:
-    """How many lines the cart has for products other than this one."""
-    stmt = select(func.count()).where(
-        CartItem.cart_id == cart_id, CartItem.product_id != product_id
-    )
-    return int((await session.execute(stmt)).scalar_one())
+).returning(
+    CartItem.id,
+    CartItem.quantity,
+    CartItem.created_at,
+    CartItem.updated_at,
+    literal_column("xmax = 0", Boolean).label("inserted"),
+)
 
 
 def _item_stmt() -> Select[CartItem]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from orders.db import carts, replicas
 from orders.db.tables import Cart, CartItem, ProductReplica
@@ -31,18 +32,12 @@ async def orderable_product(session: AsyncSession, product_id: int) -> ProductRe
     """A product that can be bought now; 422 (naming `product_id`) otherwise."""
     product = await replicas.get_product(session, product_id)
     if product is None or not product.active:
-        raise Unprocessable("No such product for sale.", loc=("body", "product_id"))
+        raise not_for_sale()
     return product
 
 
-async def _own_cart(
-    session: AsyncSession, user: Principal, cart_id: int, *, lock: str = "share"
-) -> Cart:
-    # A shared lock: lines may change together, but not while a checkout reads them.
-    cart = await carts.get(session, cart_id, lock=lock)
-    if cart is None or cart.user_id != user.id:
-        raise NotFound("No such shopping cart.")
-    return cart
+def not_for_sale() -> Unprocessable:
+    return Unprocessable("No such product for sale.", loc=("body", "product_id"))
 
 
 async def add_item(
@@ -57,9 +52,12 @@ async def add_item(
     """Put units of a product in the cart (adding to a line already there): the line, and
     whether it is new; 409 if it would be a line more than the cart may hold."""
     # Adds lock the cart exclusively, so that two adds cannot both take the last line.
-    await _own_cart(session, user, cart_id, lock="update")
-    await orderable_product(session, product_id)
-    if await carts.other_lines(session, cart_id, product_id) >= limits.cart_lines:
+    if await carts.lock_owner(session, cart_id) != user.id:
+        raise NotFound("No such shopping cart.")
+    product = await carts.line_product(session, cart_id=cart_id, product_id=product_id)
+    if product is None or not product.active:
+        raise not_for_sale()
+    if product.other_lines >= limits.cart_lines:
         raise LimitReached(
             f"A shopping cart holds at most {limits.cart_lines} different products.",
             limit="max_cart_lines",
@@ -76,11 +74,25 @@ async def add_item(
         raise Unprocessable(
             f"A cart line holds at most {MAX_QUANTITY} units.", loc=("body", "quantity")
         )
-    item_id, created = added
     shop_metrics.count(session, shop_metrics.CART_ADDS)
-    item = await carts.get_item(session, item_id)
-    assert item is not None  # written by this transaction
-    return item, created
+    # The answer from what the statements returned, not a read of the line again: a
+    # line as a read would load it, held by no session.
+    item = CartItem(
+        id=added.id,
+        cart_id=cart_id,
+        product_id=product_id,
+        quantity=added.quantity,
+        created_at=added.created_at,
+        updated_at=added.updated_at,
+    )
+    set_committed_value(
+        item,
+        "product",
+        ProductReplica(
+            product_id=product_id, name=product.name, price=product.price, active=product.active
+        ),
+    )
+    return item, added.inserted
 
 
 async def get_item(session: AsyncSession, user: Principal, item_id: int) -> CartItem:
