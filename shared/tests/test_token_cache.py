@@ -13,7 +13,7 @@ import pytest
 from shared.auth import Principal, StaticKeySource, TokenVerifier
 from shared.errors import Unauthorized
 from users.domain.tokens import issue_access_token
-from users.keys import SigningKeys, load_signing_keys
+from users.keys import SigningKeys, generate_private_key, load_signing_keys
 from users.settings import UsersSettings
 
 
@@ -102,3 +102,24 @@ async def test_the_cache_is_bounded(signing: tuple[SigningKeys, UsersSettings]) 
     assert source.lookups == 3
     await verifier.verify(tokens[0])  # the oldest went
     assert source.lookups == 4
+
+
+async def test_the_key_follows_its_source(
+    signing: tuple[SigningKeys, UsersSettings], tmp_path: Path
+) -> None:
+    """Each key is built from its JWK once, and again when the source's JWK changes: a
+    token of the new key verifies, a token of the old one no longer does."""
+    old_keys, settings = signing
+    generate_private_key(tmp_path / "other.pem")
+    other = load_signing_keys(UsersSettings(jwt_private_key_file=tmp_path / "other.pem"))
+    kid = old_keys.kid
+    source = StaticKeySource({kid: old_keys.public_jwks[kid]})
+    verifier = TokenVerifier(source, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    assert (await verifier.verify(_token(signing, 1, ttl=timedelta(minutes=5)))).id == 1
+
+    # The same key id now names another key (as a JWKS refetch may give).
+    source._keys[kid] = {**other.public_jwks[other.kid], "kid": kid}
+    renamed = SigningKeys(private_pem=other.private_pem, kid=kid, public_jwks={})
+    assert (await verifier.verify(_token((renamed, settings), 2, ttl=timedelta(minutes=5)))).id == 2
+    with pytest.raises(Unauthorized):
+        await verifier.verify(_token(signing, 3, ttl=timedelta(minutes=5)))
