@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
+from orders.db import orders
 from orders.db.tables import OPEN_CART, Cart, CartItem, ProductReplica
 from shared.db import bound_insert
 
@@ -191,9 +192,23 @@ _LOCK_OWNER = select(Cart.user_id).where(Cart.id == bindparam("cart_id")).with_f
 
 
 async def lock_owner(session: AsyncSession, cart_id: int) -> int | None:
-    """Lock a cart for checkout and answer its owner (None: no such cart). Two checkouts
-    of one cart queue here, and the second finds it empty."""
+    """Lock a cart for an edit of its lines and answer its owner (None: no such cart)."""
     return (await session.execute(_LOCK_OWNER, {"cart_id": cart_id})).scalar_one_or_none()
+
+
+_LOCK_FOR_CHECKOUT = (
+    select(Cart.user_id, orders.CUSTOMER_LOCK)
+    .where(Cart.id == bindparam("cart_id"))
+    .with_for_update(of=Cart)
+)
+
+
+async def lock_for_checkout(session: AsyncSession, cart_id: int, *, user_id: int) -> int | None:
+    """Lock a cart for checkout, and the placements of `user_id` (`orders.lock_customer`),
+    in one round trip; answer the cart's owner (None: no such cart). Two checkouts of one
+    cart queue here, and the second finds it empty."""
+    params = {"cart_id": cart_id, "customer_lock": orders.customer_lock_name(user_id)}
+    return (await session.execute(_LOCK_FOR_CHECKOUT, params)).scalar_one_or_none()
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +235,7 @@ _TAKE_LINES = (
         ProductReplica.name,
         ProductReplica.price,
         ProductReplica.active,
+        orders.UNPAID_COUNT.scalar_subquery(),
     )
     # The lines' foreign key keeps every product they name in the replica.
     .join(ProductReplica, ProductReplica.product_id == _taken.c.product_id)
@@ -227,10 +243,16 @@ _TAKE_LINES = (
 )
 
 
-async def take_lines(session: AsyncSession, cart_id: int) -> list[TakenLine]:
-    """Empty a locked cart and answer its lines, in the order they were added.
+async def take_lines(
+    session: AsyncSession, cart_id: int, *, user_id: int
+) -> tuple[list[TakenLine], int]:
+    """Empty a cart locked by `lock_for_checkout`: its lines in the order they were
+    added, and how many orders of `user_id` wait for payment (0 for an empty cart).
 
-    One statement, whose snapshot begins after the cart's lock: it holds every line
-    committed before, even one whose edit the lock waited for. A refused checkout rolls
-    the emptying back with everything else."""
-    return [TakenLine(*row) for row in await session.execute(_TAKE_LINES, {"cart_id": cart_id})]
+    One statement, whose snapshot begins after both locks: it holds every line
+    committed before, even one whose edit the lock waited for, and every order of the
+    customer's that a placement before it committed. A refused checkout rolls the
+    emptying back with everything else."""
+    rows = (await session.execute(_TAKE_LINES, {"cart_id": cart_id, "user_id": user_id})).all()
+    unpaid = int(rows[0][-1]) if rows else 0
+    return [TakenLine(*row[:-1]) for row in rows], unpaid

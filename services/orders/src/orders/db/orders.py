@@ -86,10 +86,18 @@ async def expired_ids(session: AsyncSession, *, now: datetime, limit: int = 500)
 UNPAID = ("pending", "awaiting_payment", "payment_failed")
 
 
-_LOCK_CUSTOMER = select(
-    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("name", type_=String), 0))
+def customer_lock_name(user_id: int) -> str:
+    return f"orders.place:{user_id}"
+
+
+# The customer's placements queue on this lock (`lock_customer`); a checkout takes it
+# with its cart's lock (`carts.lock_for_checkout`).
+CUSTOMER_LOCK = func.pg_advisory_xact_lock(
+    func.hashtextextended(bindparam("customer_lock", type_=String), 0)
 )
-_COUNT_UNPAID = select(func.count()).where(
+_LOCK_CUSTOMER = select(CUSTOMER_LOCK)
+# How many of the customer's orders wait for payment: run it after the customer's lock.
+UNPAID_COUNT = select(func.count()).where(
     Order.user_id == bindparam("user_id", type_=BigInteger), Order.status.in_(UNPAID)
 )
 
@@ -97,8 +105,8 @@ _COUNT_UNPAID = select(func.count()).where(
 async def lock_customer(session: AsyncSession, user_id: int) -> None:
     """Serialize one customer's order placements until the transaction ends, so a count
     of their orders followed by a placement cannot race another placement."""
-    await session.execute(_LOCK_CUSTOMER, {"name": f"orders.place:{user_id}"})
+    await session.execute(_LOCK_CUSTOMER, {"customer_lock": customer_lock_name(user_id)})
 
 
 async def count_unpaid(session: AsyncSession, user_id: int) -> int:
-    return int((await session.execute(_COUNT_UNPAID, {"user_id": user_id})).scalar_one())
+    return int((await session.execute(UNPAID_COUNT, {"user_id": user_id})).scalar_one())

@@ -130,7 +130,11 @@ async def _check_unpaid(session: AsyncSession, user_id: int, limits: Limits) -> 
     """Refuse a placement beyond the customer's unpaid orders; the customer's placements
     queue on a lock until the transaction ends, so the count cannot race another one."""
     await orders.lock_customer(session, user_id)
-    if await orders.count_unpaid(session, user_id) >= limits.unpaid_orders:
+    _refuse_beyond(await orders.count_unpaid(session, user_id), limits)
+
+
+def _refuse_beyond(unpaid: int, limits: Limits) -> None:
+    if unpaid >= limits.unpaid_orders:
         raise LimitReached(
             f"At most {limits.unpaid_orders} orders may wait for payment at once; pay or"
             " cancel one first.",
@@ -153,11 +157,12 @@ async def _from_cart(
     payment_window: timedelta,
     limits: Limits,
 ) -> Order:
-    """The hot path of a checkout, in few round trips: lock the cart, take its lines
-    with their products, count the unpaid orders, insert the order already placed."""
-    if await carts.lock_owner(session, cart_id) != user.id:
+    """The hot path of a checkout, in few round trips: lock the cart and the customer's
+    placements, take the cart's lines with their products and the count of the unpaid
+    orders, insert the order already placed."""
+    if await carts.lock_for_checkout(session, cart_id, user_id=user.id) != user.id:
         raise NotFound("No such shopping cart.")
-    lines = await carts.take_lines(session, cart_id)
+    lines, unpaid = await carts.take_lines(session, cart_id, user_id=user.id)
     if not lines:
         raise Unprocessable("The shopping cart is empty.", loc=("body", "cart_id"))
     unavailable = sorted(line.product_id for line in lines if not line.active)
@@ -178,7 +183,7 @@ async def _from_cart(
         ],
     )
     _check_total(order)
-    await _check_unpaid(session, user.id, limits)
+    _refuse_beyond(unpaid, limits)
     _open_payment_window(order, payment_window)
     await place_new(session, order)
     return order
