@@ -22,12 +22,14 @@ from payments_support import (
     published,
     with_key,
 )
+from prometheus_client import REGISTRY
 from sqlalchemy import update
 
 from payments.db import idempotency
 from payments.db.tables import IdempotencyRecord
 from payments.provider.simulated import SimulatedProvider
 from payments.worker import Worker
+from shared.testing import eventually_async
 
 URL = "/api/payments/"
 
@@ -289,35 +291,57 @@ async def test_twenty_concurrent_identical_requests_charge_once(
     assert (await payment_row(app, accepted[0]["id"])).status == "succeeded"
 
 
+def _payments_waiting() -> float:
+    return REGISTRY.get_sample_value("shop_payments_waiting_for_order") or 0.0
+
+
+async def _a_payment_waits() -> None:
+    async def waiting() -> bool:
+        return _payments_waiting() == 1
+
+    await eventually_async(waiting, what="the request to wait for the order")
+
+
 async def test_a_payment_waits_for_the_order_event_on_its_way(
     client: httpx.AsyncClient, app: FastAPI, alice: Headers, make_order: MakeOrder
 ) -> None:
     """The orders service shows `awaiting_payment` a moment before its event reaches
     payments: a request that finds the order still `pending` waits for the replica
     instead of answering 409."""
-    from sqlalchemy import text
-
-    from shared.testing import eventually_async as eventually
-
     app.state.settings.order_wait_seconds = 60.0  # the event below, not a timer, ends it
     order_id = await make_order(status="pending")
     request = asyncio.create_task(
         client.post(URL, json=card_body(order_id), headers=with_key(alice))
     )
-
-    async def waiting() -> bool:
-        # The request read the replica and now sleeps inside its transaction.
-        async with app.state.engine.connect() as conn:
-            found = await conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
-                    " AND query LIKE '%payments.orders%' AND pid <> pg_backend_pid()"
-                )
-            )
-        return bool(found)
-
-    await eventually(waiting, what="the request to wait for the order replica")
+    await _a_payment_waits()
     await make_order(order_id=order_id, status="awaiting_payment")
     response = await request
+    assert response.status_code == 202, response.text
+    assert await count_payments(app) == 1
+    assert _payments_waiting() == 0
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"db_pool_size": 1, "db_pool_timeout_seconds": 0.2}]
+)
+async def test_a_payment_waiting_for_its_order_holds_no_connection(
+    client: httpx.AsyncClient, app: FastAPI, alice: Headers, make_order: MakeOrder
+) -> None:
+    """The wait happens before the request's transaction: with a pool of one connection,
+    other requests are served while a payment waits (they were 503 `busy` after the
+    pool's timeout when the wait held the connection)."""
+    app.state.settings.order_wait_seconds = 60.0
+    order_id = await make_order(status="pending")
+    paying = asyncio.create_task(
+        client.post(URL, json=card_body(order_id), headers=with_key(alice))
+    )
+    await _a_payment_waits()
+    for _ in range(3):
+        listed = await client.get(URL, headers=alice)
+        assert listed.status_code == 200, listed.text
+        await asyncio.sleep(0.1)  # past the pool's timeout, had the wait held the connection
+    assert not paying.done()
+    await make_order(order_id=order_id, status="awaiting_payment")
+    response = await paying
     assert response.status_code == 202, response.text
     assert await count_payments(app) == 1

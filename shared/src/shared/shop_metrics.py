@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import after_commit
@@ -44,6 +44,10 @@ LOGINS = Counter(
 REFRESH_TOKEN_REUSE = Counter(
     "shop_refresh_token_reuse_total",
     "Spent refresh tokens presented again (their token family is revoked).",
+)
+PAYMENTS_WAITING_FOR_ORDER = Gauge(
+    "shop_payments_waiting_for_order",
+    "Payment requests waiting for payments' replica of their order to leave `pending`.",
 )
 EMAILS = Counter("shop_emails_total", "Emails handed to the mail server, by outcome.", ["outcome"])
 

@@ -45,6 +45,7 @@ async def create_payment(
     session: DbSession,
     settings: Settings,
     provider: Provider,
+    request: Request,
     response: Response,
     idempotency_key: IdempotencyKey,
 ) -> dict[str, Any]:
@@ -67,6 +68,7 @@ async def create_payment(
         ),
         ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
         render=_render,
+        replica_reads=request.app.state.read_sessionmaker,
         order_wait=settings.order_wait_seconds,
     )
     response.status_code = answer.status

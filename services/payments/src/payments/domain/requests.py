@@ -16,7 +16,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payments.db import idempotency, orders, payments
 from payments.db.tables import OrderReplica, Payment, outbox
@@ -29,6 +29,7 @@ from payments.provider.base import (
     PayPalAccount,
 )
 from shared import idempotency as idempotent
+from shared import shop_metrics
 from shared.auth import Principal
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.idempotency import Answer
@@ -62,19 +63,28 @@ async def request_payment(
     request_hash: str,
     ttl: timedelta,
     render: Callable[[Payment], dict[str, Any]],
+    replica_reads: async_sessionmaker[AsyncSession],
     order_wait: float = 0.0,
 ) -> Answer:
-    """Create a pending payment of the caller's order and ask the processor to charge it."""
+    """Create a pending payment of the caller's order and ask the processor to charge it.
+
+    The order's replica is read (and waited for) before the request's transaction
+    begins, on `replica_reads` (autocommit sessions): a request waiting for the order's
+    event holds no pooled connection, so a burst of early payments cannot take the pool
+    from every other request (docs/checkout.md, "A ninth machine"). Read outside the
+    transaction, the replica is as current as a read inside it was: it is never locked,
+    and the processor reads the order again before it charges."""
+    order = await _order_caught_up(replica_reads, order_id, wait=order_wait)
 
     async def handle() -> tuple[int, dict[str, Any]]:
         payment = await _accept(
             session,
             provider,
             user,
+            order=order,
             order_id=order_id,
             amount=amount,
             details=details,
-            order_wait=order_wait,
         )
         return ACCEPTED, render(payment)
 
@@ -96,12 +106,11 @@ async def _accept(
     provider: PaymentProvider,
     user: Principal,
     *,
+    order: OrderReplica | None,
     order_id: int,
     amount: Decimal | None,
     details: PaymentDetails,
-    order_wait: float,
 ) -> Payment:
-    order = await _order_caught_up(session, order_id, wait=order_wait)
     if order is None or order.user_id != user.id:
         raise NotFound("No such order awaiting payment.")
     await _check_payable(session, order_id=order_id, status=order.status)
@@ -135,20 +144,28 @@ async def _accept(
 
 
 async def _order_caught_up(
-    session: AsyncSession, order_id: int, *, wait: float
+    sessions: async_sessionmaker[AsyncSession], order_id: int, *, wait: float
 ) -> OrderReplica | None:
     """The order's replica; while it is still `pending`, wait up to `wait` seconds for
     the event that moves it on. The client may have seen `awaiting_payment` at the
-    orders service before that event reached us. Each read sees the latest commit (READ
-    COMMITTED); an unknown order is not waited for."""
-    deadline = asyncio.get_running_loop().time() + wait
-    while True:
-        order = await orders.get(session, order_id)
-        if order is None or order.status != "pending":
-            return order
-        if asyncio.get_running_loop().time() >= deadline:
-            return order
-        await asyncio.sleep(0.05)
+    orders service before that event reached us. Each read is a session of its own, so
+    the connection goes back to the pool between reads; an unknown order is not waited
+    for."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    order = await _read(sessions, order_id)
+    if order is None or order.status != "pending" or wait <= 0:
+        return order
+    with shop_metrics.PAYMENTS_WAITING_FOR_ORDER.track_inprogress():
+        while order is not None and order.status == "pending" and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+            order = await _read(sessions, order_id)
+    return order
+
+
+async def _read(sessions: async_sessionmaker[AsyncSession], order_id: int) -> OrderReplica | None:
+    async with sessions() as reads:
+        return await orders.get(reads, order_id)
 
 
 async def _check_payable(session: AsyncSession, *, order_id: int, status: str) -> None:
