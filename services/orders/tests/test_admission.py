@@ -68,11 +68,11 @@ async def test_long_polls_hold_no_connection_while_they_wait(
     other_cart = await fill_cart(alice, (await make_product(), 1))
     url = f"/api/orders/{order['id']}/?changed_from=pending&wait=25"
     polls = [asyncio.ensure_future(client.get(url, headers=alice)) for _ in range(POOL_SIZE + 2)]
-    waiters = app.state.status_watch._waiters  # registered before each poll's re-read
+    watch = app.state.status_watch  # each poll registers before its re-read
     # The watcher has no hook to await: look at its state until every poll waits with no
     # connection checked out (a poll that kept its connection never gets there).
     for _ in range(2000):
-        if len(waiters.get(order["id"], ())) == len(polls) and not pool_in_use(app):
+        if watch.waiting(order["id"]) == len(polls) and not pool_in_use(app):
             break
         await asyncio.sleep(0.01)
     assert not pool_in_use(app), "long polls hold pooled connections while they wait"

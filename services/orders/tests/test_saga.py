@@ -13,7 +13,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from orders.db.status_watch import CHANNEL
+from orders.db.orders import STATUS_CHANNEL
 from orders.db.tables import Order, ProductReplica, UserReplica, inbox, outbox
 from orders.events.handlers import catalog_handlers, payments_handlers, users_handlers
 from orders.expiry import expire_overdue
@@ -245,11 +245,11 @@ async def test_long_poll_woken_without_a_change_keeps_waiting(
     watch = app.state.status_watch
 
     async def watched() -> bool:
-        return order["id"] in watch._waiters
+        return watch.waiting(order["id"]) > 0
 
     await eventually(watched, what="the poll watching the order")
     async with app.state.engine.begin() as conn:  # a notification of no change
-        await conn.execute(select(func.pg_notify(CHANNEL, str(order["id"]))))
+        await conn.execute(select(func.pg_notify(STATUS_CHANNEL, str(order["id"]))))
     reserved = envelope(
         "catalog.StockReserved", {"order_id": order["id"]}, aggregate_id=order["id"]
     )

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from orders.db.status_watch import StatusWatch
+from shared.watch import RowWatch
 
 Headers = dict[str, str]
 SET_STATUS = text("UPDATE orders.orders SET status = :status WHERE id = :id")
@@ -29,7 +29,7 @@ async def _set(app: FastAPI, order_id: int, status: str, *, commit: bool = True)
             await conn.rollback()
 
 
-async def _woken(watch: StatusWatch, order_id: int, change: Awaitable[None]) -> None:
+async def _woken(watch: RowWatch, order_id: int, change: Awaitable[None]) -> None:
     async with watch.watching(order_id) as changed:
         assert changed is not None, "the watch is listening"
         await change
@@ -49,7 +49,7 @@ async def test_no_notification_without_a_committed_change(
 ) -> None:
     order = await place_order(alice)
     sentinel = await place_order(alice)
-    watch: StatusWatch = app.state.status_watch
+    watch: RowWatch = app.state.status_watch
     async with watch.watching(order["id"]) as changed:
         assert changed is not None
         await _set(app, order["id"], "awaiting_payment", commit=False)  # rolled back

@@ -21,7 +21,7 @@ down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The channel of `orders.db.status_watch.CHANNEL`, written out: a migration stays as it was.
+# The channel of `orders.db.orders.STATUS_CHANNEL`, written out: a migration stays as it was.
 _FUNCTION = """
 CREATE FUNCTION orders.order_status_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

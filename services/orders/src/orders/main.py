@@ -20,11 +20,12 @@ from orders.api import (
     wishlist_items,
     wishlists,
 )
-from orders.db.status_watch import StatusWatch
+from orders.db.orders import STATUS_CHANNEL
 from orders.events.published import events
 from orders.settings import OrdersSettings
 from shared.admission import AdmissionMiddleware
 from shared.app import create_service_app
+from shared.watch import RowWatch
 
 # A checkout from a cart or a new draft (POST /api/orders/), and a draft's placement.
 PLACEMENT_PATH = re.compile(r"/api/orders/(?:[0-9]+/place/)?")
@@ -37,7 +38,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.status_watch = StatusWatch(app.state.engine)
+        app.state.status_watch = RowWatch(app.state.engine, STATUS_CHANNEL)
         await app.state.status_watch.start()
         yield
         await app.state.status_watch.close()

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from orders.api.deps import Settings
 from orders.api.schemas import OrderIn, OrderOut
 from orders.db import orders as repo
-from orders.db.status_watch import StatusWatch
 from orders.db.tables import Order
 from orders.domain import checkout, lifecycle
 from orders.domain.access import owner_filter
@@ -28,6 +27,7 @@ from shared.errors import Busy
 from shared.idempotency import Answer
 from shared.middleware import received_at
 from shared.pagination import Page, PageParams, keyset_page, page_params
+from shared.watch import RowWatch
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 # The long poll answers within this; nginx's proxy_read_timeout (30 s) must stay above it
@@ -172,7 +172,7 @@ async def _await_change(
     changed_from: OrderStatus,
     wait: float,
 ) -> OrderOut:
-    watch: StatusWatch = request.app.state.status_watch
+    watch: RowWatch = request.app.state.status_watch
     loop = asyncio.get_running_loop()
     # Counted from when the gateway passed the request on: a poll that waited for a busy
     # loop before it ran waits that much less, and still answers before nginx's 30 s.

@@ -12,6 +12,9 @@ from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from orders.db.tables import Order, OrderItem
 
 EXPIRABLE = ("awaiting_payment", "payment_failed")
+# The channel on which the status trigger (migration 0006) NOTIFYs an order's id when its
+# status changes: the long polls' `shared.watch.RowWatch`.
+STATUS_CHANNEL = "orders_status"
 
 
 # The statements of every placement and saga reaction are built once, with bound

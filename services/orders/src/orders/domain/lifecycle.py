@@ -55,7 +55,7 @@ async def change_status(
     order.status = target.value
     if target is OrderStatus.CANCELLED:
         order.cancel_reason = reason
-    # The UPDATE's row trigger wakes long-polling readers at commit (db/status_watch.py).
+    # The UPDATE's row trigger wakes long-polling readers at commit (shared.watch).
     await session.flush()
     return await _announce(session, order, action=action, source=source, reason=reason)
 

@@ -1,10 +1,11 @@
-"""Wait for an order's status to change, woken by PostgreSQL NOTIFY.
+"""Wait for a row to change, woken by PostgreSQL NOTIFY.
 
-A row trigger on `orders.orders` (migration 0006) sends `pg_notify('orders_status',
-'<id>')` in the transaction that changes an order's status, so the notification arrives
-exactly when the change commits (and not at all if it rolls back), from whichever process
-made it: an API replica or a worker. Each API replica keeps one LISTEN connection and
-wakes its waiting requests.
+A row trigger sends `pg_notify(<channel>, '<key>')` in the transaction that changes the
+row, so the notification arrives exactly when the change commits (and not at all if it
+rolls back), from whichever process made it. Each API replica keeps one LISTEN
+connection per watch and wakes the requests waiting for that key: the orders service's
+long polls (channel `orders_status`, an order's status), and payments waiting for its
+replica of an order (`payments_orders`).
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.events.pg import asyncpg_dsn
 
-CHANNEL = "orders_status"
 log = logging.getLogger(__name__)
 
 
-class StatusWatch:
-    def __init__(self, engine: AsyncEngine) -> None:
+class RowWatch:
+    """Requests waiting for rows keyed by an integer id, on one NOTIFY channel."""
+
+    def __init__(self, engine: AsyncEngine, channel: str) -> None:
         self.dsn = asyncpg_dsn(engine.url)
+        self.channel = channel
         self._waiters: defaultdict[int, set[asyncio.Event]] = defaultdict(set)
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
@@ -37,7 +40,7 @@ class StatusWatch:
                 event.set()
 
     async def start(self) -> None:
-        """LISTEN now, rather than at the first long poll (which retries if this failed)."""
+        """LISTEN now, rather than at the first wait (which retries if this failed)."""
         await self._listen()
 
     async def _listen(self) -> bool:
@@ -46,26 +49,30 @@ class StatusWatch:
                 return True
             try:
                 self._conn = await asyncpg.connect(self.dsn)
-                await self._conn.add_listener(CHANNEL, self._notified)
+                await self._conn.add_listener(self.channel, self._notified)
             except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("cannot LISTEN for order status changes: %s", exc)
+                log.warning("cannot LISTEN on %s: %s", self.channel, exc)
                 self._conn = None
                 return False
             return True
 
     @contextlib.asynccontextmanager
-    async def watching(self, order_id: int) -> AsyncIterator[asyncio.Event | None]:
-        """An event set when the order changes (None if LISTEN is unavailable). Register
-        before re-reading the order, so no change slips in between."""
+    async def watching(self, key: int) -> AsyncIterator[asyncio.Event | None]:
+        """An event set when the row changes (None if LISTEN is unavailable). Register
+        before reading the row, so no change slips in between."""
         event = asyncio.Event()
-        self._waiters[order_id].add(event)
+        self._waiters[key].add(event)
         try:
             listening = await self._listen()
             yield event if listening else None
         finally:
-            self._waiters[order_id].discard(event)
-            if not self._waiters[order_id]:
-                del self._waiters[order_id]
+            self._waiters[key].discard(event)
+            if not self._waiters[key]:
+                del self._waiters[key]
+
+    def waiting(self, key: int) -> int:
+        """How many requests wait for `key` now (tests wait for them to register)."""
+        return len(self._waiters.get(key, ()))
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
