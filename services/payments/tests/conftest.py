@@ -31,6 +31,8 @@ settings, app = service_fixtures(
         defaults={
             "provider_latency_seconds": 0,
             "provider_backoff_seconds": 0,
+            # A refused payment (unknown order, still pending) answers after this wait.
+            "order_wait_seconds": 0.2,
             "replica_name": "tests",
             "events": EventSettings(
                 consumer_block_seconds=0.01, claim_idle_seconds=0.05, claim_interval_seconds=0.05

@@ -23,7 +23,7 @@ from payments_support import (
     with_key,
 )
 from prometheus_client import REGISTRY
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from payments.db import idempotency
 from payments.db.tables import IdempotencyRecord
@@ -32,6 +32,7 @@ from payments.worker import Worker
 from shared.testing import eventually_async
 
 URL = "/api/payments/"
+UNKNOWN_ORDER_ID = 990_001  # no factory hands it out (they count from 1001)
 
 
 async def test_card_payment_is_accepted_pending(
@@ -319,6 +320,75 @@ async def test_a_payment_waits_for_the_order_event_on_its_way(
     assert response.status_code == 202, response.text
     assert await count_payments(app) == 1
     assert _payments_waiting() == 0
+
+
+async def test_a_payment_waits_for_an_order_payments_does_not_know_yet(
+    client: httpx.AsyncClient, app: FastAPI, alice: Headers, make_order: MakeOrder
+) -> None:
+    """The buyer can see `awaiting_payment` before the order's first event has reached
+    payments at all: the request waits for the replica instead of answering 404."""
+    app.state.settings.order_wait_seconds = 60.0
+    order_id = UNKNOWN_ORDER_ID
+    request = asyncio.create_task(
+        client.post(URL, json=card_body(order_id), headers=with_key(alice))
+    )
+    await _a_payment_waits()
+    await make_order(order_id=order_id, status="awaiting_payment")
+    response = await request
+    assert response.status_code == 202, response.text
+    assert await count_payments(app) == 1
+    assert _payments_waiting() == 0
+
+
+async def test_a_waiting_payment_reads_its_order_only_when_the_order_changes(
+    client: httpx.AsyncClient, app: FastAPI, alice: Headers, make_order: MakeOrder
+) -> None:
+    """Woken by the replica's NOTIFY, not by a timer: a wait costs the database one read
+    per change of its order (a stranger probing unknown ids makes no reads while waiting)."""
+    app.state.settings.order_wait_seconds = 60.0
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SELECT") and "FROM payments.orders" in statement:
+            reads.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        request = asyncio.create_task(
+            client.post(URL, json=card_body(UNKNOWN_ORDER_ID), headers=with_key(alice))
+        )
+        await _a_payment_waits()
+        await make_order()  # another order changes: no wake-up for this one
+        await asyncio.sleep(0.3)  # a poll every 50 ms would read here
+        assert len(reads) == 1
+        await make_order(order_id=UNKNOWN_ORDER_ID, status="awaiting_payment")
+        response = await request
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert response.status_code == 202, response.text
+    assert len(reads) == 2
+
+
+async def test_someone_elses_order_is_waited_for_as_an_unknown_one(
+    client: httpx.AsyncClient, app: FastAPI, alice: Headers, make_order: MakeOrder
+) -> None:
+    """An unknown order is waited for, so someone else's is too: a 404 that came at once
+    for a stranger's order and after the wait for an unknown one would tell which ids
+    exist. Even a change of that order does not end the wait."""
+    app.state.settings.order_wait_seconds = 60.0
+    bobs = await make_order(user_id=BOB_ID, status="pending")
+    request = asyncio.create_task(client.post(URL, json=card_body(bobs), headers=with_key(alice)))
+    await _a_payment_waits()
+    await make_order(order_id=bobs, user_id=BOB_ID, status="awaiting_payment")
+    await asyncio.sleep(0.2)
+    assert not request.done()
+    assert _payments_waiting() == 1
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert _payments_waiting() == 0
+    assert await count_payments(app) == 0
 
 
 @pytest.mark.parametrize(

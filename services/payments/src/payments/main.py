@@ -9,10 +9,12 @@ import httpx
 from fastapi import FastAPI
 
 from payments.api import payments
+from payments.db import orders
 from payments.events.published import events
 from payments.provider.simulated import SimulatedProvider
 from payments.settings import PaymentsSettings
 from shared.app import create_service_app
+from shared.watch import RowWatch
 
 
 def create_app(
@@ -26,7 +28,10 @@ def create_app(
         app.state.provider = SimulatedProvider(
             app.state.engine, latency_s=settings.provider_latency_seconds
         )
+        app.state.order_watch = RowWatch(app.state.engine, orders.REPLICA_CHANNEL)
+        await app.state.order_watch.start()
         yield
+        await app.state.order_watch.close()
 
     return create_service_app(
         name="payments",

@@ -11,6 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payments.db.tables import OrderReplica
 from shared.db import bound_insert
 
+# The channel on which the replica's triggers (migration 0003) NOTIFY an order's id when
+# its row is inserted or its status changes: payments waiting for it (`shared.watch`).
+REPLICA_CHANNEL = "payments_orders"
+
 _REPLICA_COLUMNS = ("user_id", "total_amount", "currency", "status", "version")
 _upsert = bound_insert(OrderReplica, "order_id", *_REPLICA_COLUMNS)
 # Built once, with bound parameters: every order event runs it, and a statement built

@@ -33,6 +33,7 @@ from shared import shop_metrics
 from shared.auth import Principal
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.idempotency import Answer
+from shared.watch import RowWatch
 
 PAYABLE = ("awaiting_payment", "payment_failed")
 PAID = ("paid", "shipped", "completed")
@@ -40,6 +41,8 @@ ACCEPTED = 202
 
 # A second request with a key that is still being served is refused at once (409).
 IN_FLIGHT_WAIT_SECONDS = 0.0
+# How often a payment waiting for its order reads the replica where LISTEN is unavailable.
+POLL_SECONDS = 0.05
 
 
 def method_of(details: PaymentDetails) -> str:
@@ -64,17 +67,21 @@ async def request_payment(
     ttl: timedelta,
     render: Callable[[Payment], dict[str, Any]],
     replica_reads: async_sessionmaker[AsyncSession],
+    order_watch: RowWatch,
     order_wait: float = 0.0,
 ) -> Answer:
     """Create a pending payment of the caller's order and ask the processor to charge it.
 
-    The order's replica is read (and waited for) before the request's transaction
-    begins, on `replica_reads` (autocommit sessions): a request waiting for the order's
-    event holds no pooled connection, so a burst of early payments cannot take the pool
-    from every other request (docs/checkout.md, "A ninth machine"). Read outside the
-    transaction, the replica is as current as a read inside it was: it is never locked,
-    and the processor reads the order again before it charges."""
-    order = await _order_caught_up(replica_reads, order_id, wait=order_wait)
+    The order's replica is read (and waited for, woken by `order_watch`) before the
+    request's transaction begins, on `replica_reads` (autocommit sessions): a request
+    waiting for the order's event holds no pooled connection, so a burst of early
+    payments cannot take the pool from every other request (docs/checkout.md, "A ninth
+    machine"). Read outside the transaction, the replica is as current as a read inside
+    it was: it is never locked, and the processor reads the order again before it
+    charges."""
+    order = await _order_caught_up(
+        replica_reads, order_watch, order_id, user_id=user.id, wait=order_wait
+    )
 
     async def handle() -> tuple[int, dict[str, Any]]:
         payment = await _accept(
@@ -144,28 +151,63 @@ async def _accept(
 
 
 async def _order_caught_up(
-    sessions: async_sessionmaker[AsyncSession], order_id: int, *, wait: float
+    sessions: async_sessionmaker[AsyncSession],
+    watch: RowWatch,
+    order_id: int,
+    *,
+    user_id: int,
+    wait: float,
 ) -> OrderReplica | None:
-    """The order's replica; while it is still `pending`, wait up to `wait` seconds for
-    the event that moves it on. The client may have seen `awaiting_payment` at the
-    orders service before that event reached us. Each read is a session of its own, so
-    the connection goes back to the pool between reads; an unknown order is not waited
-    for."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    order = await _read(sessions, order_id)
-    if order is None or order.status != "pending" or wait <= 0:
-        return order
-    with shop_metrics.PAYMENTS_WAITING_FOR_ORDER.track_inprogress():
-        while order is not None and order.status == "pending" and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-            order = await _read(sessions, order_id)
+    """The caller's order as payments' replica has it, once past `pending`.
+
+    The buyer may see `awaiting_payment` at the orders service before the order's events
+    reach us, so an order still `pending` here, or not known here yet, is waited for, up
+    to `wait` seconds. Someone else's order counts as unknown (None) and is waited for
+    alike: a 404 that came sooner for it than for an unknown id would tell a stranger
+    which orders exist. Each read is a session of its own (no pooled connection is held
+    while waiting), and the row is read again only when its NOTIFY says it changed (every
+    50 ms where LISTEN is unavailable), so a wait for an id that never comes costs no
+    reads."""
+    deadline = asyncio.get_running_loop().time() + wait
+    async with watch.watching(order_id) as changed:
+        order = await _read_own(sessions, order_id, user_id=user_id)
+        if _past_pending(order) or wait <= 0:
+            return order
+        with shop_metrics.PAYMENTS_WAITING_FOR_ORDER.track_inprogress():
+            while not _past_pending(order) and await _changed_before(changed, deadline):
+                order = await _read_own(sessions, order_id, user_id=user_id)
     return order
 
 
-async def _read(sessions: async_sessionmaker[AsyncSession], order_id: int) -> OrderReplica | None:
+def _past_pending(order: OrderReplica | None) -> bool:
+    return order is not None and order.status != "pending"
+
+
+async def _changed_before(changed: asyncio.Event | None, deadline: float) -> bool:
+    """Wait for the row's NOTIFY (or one poll interval, without LISTEN); False once the
+    deadline passed. Cleared on return, so a change committed after the next read wakes
+    the wait again."""
+    loop = asyncio.get_running_loop()
+    if loop.time() >= deadline:
+        return False
+    if changed is None:
+        await asyncio.sleep(min(POLL_SECONDS, deadline - loop.time()))
+        return True
+    try:
+        async with asyncio.timeout_at(deadline):
+            await changed.wait()
+    except TimeoutError:
+        return False
+    changed.clear()
+    return True
+
+
+async def _read_own(
+    sessions: async_sessionmaker[AsyncSession], order_id: int, *, user_id: int
+) -> OrderReplica | None:
     async with sessions() as reads:
-        return await orders.get(reads, order_id)
+        order = await orders.get(reads, order_id)
+    return order if order is not None and order.user_id == user_id else None
 
 
 async def _check_payable(session: AsyncSession, *, order_id: int, status: str) -> None:
