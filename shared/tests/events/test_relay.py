@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from asgi_correlation_id import correlation_id
@@ -21,8 +22,8 @@ from shared.events.envelope import Envelope
 from shared.events.relay import OutboxRelay
 from shared.events.settings import EventSettings
 from shared.events.streams import events_stream, parse_entries
+from shared.testing import count_statements, free_port
 from shared.testing import eventually_async as eventually
-from shared.testing import free_port
 
 
 def make_relay(
@@ -49,6 +50,10 @@ async def running(*coroutines: object) -> AsyncIterator[list[asyncio.Task[None]]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def relay_lock_key(scratch: Scratch) -> Any:
+    return func.hashtext(f"{scratch.schema}.outbox")
 
 
 async def publish(engine: AsyncEngine, scratch: Scratch, *, aggregate: str, seq: int) -> str:
@@ -98,6 +103,34 @@ async def test_only_a_committed_event_is_published_and_only_once(
     assert event.payload == Touched(seq=2)
     assert event.occurred_at.tzinfo is not None
     assert await unpublished(engine, scratch) == 0
+
+
+async def test_a_relay_pass_is_one_statement(
+    engine: AsyncEngine, scratch: Scratch, redis: Redis, settings: EventSettings
+) -> None:
+    """The relay's lock and the marking of its batch are one statement (with BEGIN and
+    COMMIT, three round trips): the pass runs several times per order."""
+    relay = make_relay(engine, scratch, redis, settings)
+    for seq in range(3):
+        await publish(engine, scratch, aggregate="a", seq=seq)
+    with count_statements(engine) as statements:
+        assert await relay.publish_batch() == 3
+    assert statements.count == 1, statements.statements
+    events = await stream_events(redis, events_stream(scratch.schema))
+    assert [e.payload.seq for e in events] == [0, 1, 2]
+
+
+async def test_a_relay_publishes_nothing_while_another_holds_the_lock(
+    engine: AsyncEngine, scratch: Scratch, redis: Redis, settings: EventSettings
+) -> None:
+    relay = make_relay(engine, scratch, redis, settings)
+    await publish(engine, scratch, aggregate="a", seq=1)
+    async with engine.begin() as other:  # another replica's relay, mid-pass
+        assert await other.scalar(select(func.pg_try_advisory_xact_lock(relay_lock_key(scratch))))
+        assert await relay.publish_batch() == 0
+    assert await redis.xlen(events_stream(scratch.schema)) == 0
+    assert await unpublished(engine, scratch) == 1
+    assert await relay.publish_batch() == 1
 
 
 async def test_an_idle_relay_is_woken_by_notify(

@@ -1,8 +1,9 @@
 """The relay: publishes outbox rows to the service's stream in id order.
 
-Each batch is one transaction that first takes a transaction-scoped advisory lock, so
-relays on the same outbox (one per replica) publish one batch at a time, in order, and a
-relay that dies mid-batch releases the lock with its connection. Rows are marked
+Each batch is one transaction whose one statement takes a transaction-scoped advisory
+lock and marks the batch, so relays on the same outbox (one per replica) publish one
+batch at a time, in order, and a relay that dies mid-batch releases the lock with its
+connection. Rows are marked
 published in that transaction, which commits only after Redis accepted them: a crash in
 between publishes them twice (consumers dedupe), a Redis outage rolls the marks back and
 the rows wait. NOTIFY wakes an idle relay at once; a poll interval covers a lost LISTEN
@@ -17,7 +18,7 @@ import time
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Table, Text, func, select, update
+from sqlalchemy import Boolean, Table, Text, and_, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -52,25 +53,30 @@ class OutboxRelay:
         self.settings = settings
         self.wakeup = Wakeup(asyncpg_dsn(engine.url), notify_channel(outbox.schema))
         self._next_maintenance = 0.0
-        # Built once: a pass runs both, several times per order (a statement built per
-        # call is built and given a cache key again every time: docs/checkout.md).
-        # One round trip for the relay lock and for skipping the fsync at commit: losing
-        # this commit in a crash only publishes the rows again.
-        self._lock = select(
-            func.pg_try_advisory_xact_lock(func.hashtext(f"{outbox.schema}.outbox")),
-            func.set_config("synchronous_commit", "off", True),
-        )
+        # Built once: a pass runs it several times per order (a statement built per call
+        # is built and given a cache key again every time: docs/checkout.md).
         table = self.table
+        # The relay lock, and no fsync at this commit (losing it in a crash only publishes
+        # the rows again), as an InitPlan: evaluated once, before any row is marked.
+        held = func.pg_try_advisory_xact_lock(
+            func.hashtext(f"{outbox.schema}.outbox"), type_=Boolean
+        )
+        no_fsync = func.set_config("synchronous_commit", "off", True).is_not(None)
+        gate = select(and_(held, no_fsync)).scalar_subquery()
         oldest = (
             select(table.c.id)
             .where(table.c.published_at.is_(None))
             .order_by(table.c.id)
             .limit(settings.relay_batch_size)
         )
-        # Marked first, in the pass's transaction: if Redis fails, the rollback unmarks them.
+        # Lock and marks in one statement, the marks in the pass's transaction (if Redis
+        # fails, the rollback unmarks them). The statement's snapshot is older than the
+        # lock: rows another relay marked in between are still unmarked in it, so the
+        # outer `published_at IS NULL` is checked again on each row's latest version
+        # (READ COMMITTED re-checks an updated row) and skips them.
         self._mark = (
             update(table)
-            .where(table.c.id.in_(oldest.scalar_subquery()))
+            .where(gate, table.c.published_at.is_(None), table.c.id.in_(oldest.scalar_subquery()))
             .values(published_at=func.now())
             # As text: PostgreSQL renders the JSON, Python need not parse it.
             .returning(
@@ -114,8 +120,8 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Publish the oldest unpublished rows in one transaction; returns how many."""
         async with self.engine.begin() as conn:
-            if not await conn.scalar(self._lock):
-                return 0  # another relay is publishing; it drains what we were woken for
+            # None marked: nothing to publish, or another relay holds the lock (it drains
+            # what we were woken for).
             marked = await conn.execute(self._mark)
             rows = sorted(marked.all(), key=lambda row: row.id)
             if not rows:
