@@ -23,13 +23,13 @@ from payments_support import (
     with_key,
 )
 from prometheus_client import REGISTRY
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from payments.db import idempotency
 from payments.db.tables import IdempotencyRecord
 from payments.provider.simulated import SimulatedProvider
 from payments.worker import Worker
-from shared.testing import eventually_async
+from shared.testing import count_statements, eventually_async
 
 URL = "/api/payments/"
 UNKNOWN_ORDER_ID = 990_001  # no factory hands it out (they count from 1001)
@@ -346,28 +346,24 @@ async def test_a_waiting_payment_reads_its_order_only_when_the_order_changes(
     """Woken by the replica's NOTIFY, not by a timer: a wait costs the database one read
     per change of its order (a stranger probing unknown ids makes no reads while waiting)."""
     app.state.settings.order_wait_seconds = 60.0
-    reads: list[str] = []
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("SELECT") and "FROM payments.orders" in statement:
-            reads.append(statement)
+    def replica_reads() -> int:
+        return sum(
+            s.startswith("SELECT") and "FROM payments.orders" in s for s in statements.statements
+        )
 
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with count_statements(app.state.engine) as statements:
         request = asyncio.create_task(
             client.post(URL, json=card_body(UNKNOWN_ORDER_ID), headers=with_key(alice))
         )
         await _a_payment_waits()
         await make_order()  # another order changes: no wake-up for this one
         await asyncio.sleep(0.3)  # a poll every 50 ms would read here
-        assert len(reads) == 1
+        assert replica_reads() == 1
         await make_order(order_id=UNKNOWN_ORDER_ID, status="awaiting_payment")
         response = await request
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert response.status_code == 202, response.text
-    assert len(reads) == 2
+    assert replica_reads() == 2
 
 
 async def test_someone_elses_order_is_waited_for_as_an_unknown_one(
