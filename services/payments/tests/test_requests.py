@@ -267,6 +267,19 @@ async def test_a_request_in_flight_with_the_same_key_is_409(
     assert retried.status_code == 202
 
 
+async def test_a_payment_is_accepted_in_six_statements(
+    client: httpx.AsyncClient, app: FastAPI, alice: Headers, make_order: MakeOrder
+) -> None:
+    """The replica's read, the key's lock, its record, the payment, the outbox row and the
+    stored answer: whether the order already has a payment is learnt from the insert (the
+    partial unique index), not asked first."""
+    order_id = await make_order()
+    with count_statements(app.state.engine) as statements:
+        response = await client.post(URL, json=card_body(order_id), headers=with_key(alice))
+    assert response.status_code == 202, response.text
+    assert statements.count == 6, statements.statements
+
+
 async def test_twenty_concurrent_identical_requests_charge_once(
     client: httpx.AsyncClient,
     app: FastAPI,
