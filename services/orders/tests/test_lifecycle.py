@@ -3,6 +3,7 @@ HTTP actions: every transition, idempotent reactions, 409 naming the current sta
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,12 +11,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from orders.db import orders as orders_repo
 from orders.domain import lifecycle
 from orders.domain.lifecycle import StatusChange
 from orders.domain.status import Action, OrderStatus
-from shared.testing import count_statements
+from shared.testing import count_statements, eventually_async
 
 Headers = dict[str, str]
 React = Callable[..., Awaitable[StatusChange | None]]
@@ -260,13 +262,43 @@ async def test_overdue_orders_are_found_for_the_sweep(
         assert await orders_repo.expired_ids(session, now=later) == []
 
 
-async def test_a_saga_reaction_runs_three_statements(
+async def test_a_saga_reaction_runs_two_statements(
     alice: Headers, place_order: Any, react: React, app: FastAPI
 ) -> None:
-    """Each reaction is a worker's cost per event: the order's lock (its lines are not
-    read: no reaction's event carries them), the update and its event. The long polls'
-    NOTIFY comes from the update's trigger (test_status_notify.py)."""
+    """Each reaction is a worker's cost per event: the order's lock and its conditional
+    update in one statement (its lines are not read: no reaction's event carries them),
+    then its event. The long polls' NOTIFY comes from the update's trigger
+    (test_status_notify.py)."""
     order = await place_order(alice)
     with count_statements(app.state.engine) as counter:
         assert await react(lifecycle.stock_reserved, order["id"]) is not None
-    assert counter.count == 3, counter.statements
+    assert counter.count == 2, counter.statements
+
+
+async def test_a_reaction_that_waited_for_the_lock_sees_the_change_it_waited_for(
+    alice: Headers, place_order: Any, react: React, app: FastAPI
+) -> None:
+    """The payment's answer arrives while the stock's answer holds the order: once the
+    lock is free, the payment sees `awaiting_payment` (the change it waited for), not the
+    `pending` of the moment its statement began, and the order is paid."""
+    order = await place_order(alice)
+    async with app.state.sessionmaker() as first, first.begin():
+        assert await lifecycle.stock_reserved(first, order["id"]) is not None
+        paying = asyncio.create_task(react(lifecycle.payment_succeeded, order["id"]))
+
+        async def waiting_for_the_lock() -> bool:
+            async with app.state.engine.connect() as conn:
+                waits = await conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND query LIKE '%locked%'"
+                    )
+                )
+            return bool(waits)
+
+        await eventually_async(waiting_for_the_lock, what="the payment to wait for the lock")
+    change = await paying
+    assert change is not None
+    assert (change.source, change.target) == (OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)
+    async with app.state.sessionmaker() as session:
+        assert (await orders_repo.get(session, order["id"])).status == "paid"

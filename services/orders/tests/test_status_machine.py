@@ -13,6 +13,8 @@ from orders.domain.status import (
     OrderStatus,
     can,
     next_status,
+    sources,
+    target,
 )
 
 S = OrderStatus
@@ -62,3 +64,8 @@ def test_the_table_is_exactly_the_documented_one() -> None:
 def test_final_states_have_no_way_out() -> None:
     for final in (S.COMPLETED, S.CANCELLED):
         assert not any(can(final, action) for action in Action)
+
+
+def test_each_action_has_one_target_from_every_source() -> None:
+    for action in Action:
+        assert {next_status(s, action) for s in sources(action)} == {target(action)}

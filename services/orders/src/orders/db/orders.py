@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, String, bindparam, func, select
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Select,
+    String,
+    bindparam,
+    func,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
@@ -27,7 +39,6 @@ _by_id = (
 )
 _GET = _by_id.options(joinedload(Order.items))
 _GET_LOCKED = _by_id.options(selectinload(Order.items)).with_for_update(of=Order)
-_LOCK = _by_id.with_for_update()
 
 
 async def get(session: AsyncSession, order_id: int, *, for_update: bool = False) -> Order | None:
@@ -41,10 +52,78 @@ async def get(session: AsyncSession, order_id: int, *, for_update: bool = False)
     return (await session.execute(stmt, {"order_id": order_id})).unique().scalar_one_or_none()
 
 
-async def lock(session: AsyncSession, order_id: int) -> Order | None:
-    """An order locked for a status change, without its lines: the saga's reactions
-    read none (their events carry no lines), so they cost a statement less."""
-    return (await session.execute(_LOCK, {"order_id": order_id})).scalar_one_or_none()
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What a conditional status change found: the status the order had once locked,
+    and the order after the change (None if the change did not apply)."""
+
+    previous: str
+    order: Order | None
+
+
+_CHANGED_COLUMNS = (
+    Order.id,
+    Order.user_id,
+    Order.status,
+    Order.total_amount,
+    Order.currency,
+    Order.cancel_reason,
+    Order.expires_at,
+    Order.created_at,
+    Order.updated_at,
+)
+
+
+@functools.cache
+def _transition(sources: tuple[str, ...], target: str, *, due: bool) -> Select[Any]:
+    """Lock the order, then move it to `target` if its status (once locked) is one of
+    `sources` (and, if `due`, its payment window has passed): one statement. In READ
+    COMMITTED the locking read waits for a concurrent writer and sees its commit, and
+    the update is checked again against that version, as after a separate lock."""
+    locked = (
+        select(Order.id, Order.status.label("previous"))
+        .where(Order.id == bindparam("order_id", type_=BigInteger))
+        .with_for_update()
+        .cte("locked")
+    )
+    change = (
+        update(Order)
+        .where(Order.id == locked.c.id, locked.c.previous.in_(sources))
+        .values(
+            status=target,
+            cancel_reason=func.coalesce(bindparam("reason", type_=String), Order.cancel_reason),
+        )
+        .returning(*_CHANGED_COLUMNS)
+    )
+    if due:
+        change = change.where(Order.expires_at <= bindparam("now", type_=DateTime(timezone=True)))
+    changed = change.cte("changed")
+    return select(locked.c.previous, *changed.c).select_from(locked.outerjoin(changed, true()))
+
+
+async def transition(
+    session: AsyncSession,
+    order_id: int,
+    *,
+    sources: tuple[str, ...],
+    target: str,
+    reason: str | None = None,
+    due_by: datetime | None = None,
+) -> Transition | None:
+    """Change an order's status in one statement if it is in one of `sources` (and its
+    payment window passed by `due_by`); None for an unknown order. The saga's reactions
+    read no lines (their events carry none). The returned order is not in the session."""
+    params: dict[str, Any] = {"order_id": order_id, "reason": reason}
+    if due_by is not None:
+        params["now"] = due_by
+    stmt = _transition(sources, target, due=due_by is not None)
+    row = (await session.execute(stmt, params)).one_or_none()
+    if row is None:
+        return None
+    if row.id is None:
+        return Transition(previous=row.previous, order=None)
+    order = Order(**{c.key: getattr(row, c.key) for c in _CHANGED_COLUMNS})
+    return Transition(previous=row.previous, order=order)
 
 
 def list_stmt(*, owner_id: int | None, status: str | None = None) -> Select[Any]:

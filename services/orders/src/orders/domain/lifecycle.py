@@ -2,15 +2,14 @@
 born placed), what users and staff may do, and the saga reactions that event handlers
 call.
 
-Every reaction locks the order row and is idempotent: an order that is not in a status
-the action applies to (because the event was delivered twice, or the order moved on) is
-left alone and the reaction answers None.
+Every reaction locks the order row and changes it in one statement, and is idempotent:
+an order that is not in a status the action applies to (because the event was delivered
+twice, or the order moved on) is left alone and the reaction answers None.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orders.db import orders
 from orders.db.tables import Order, outbox
 from orders.domain.access import can_read
-from orders.domain.status import Action, OrderStatus, can, next_status
+from orders.domain.status import Action, OrderStatus, next_status, sources, target
 from orders.events.announce import announcement
 from shared import shop_metrics
 from shared.auth import Principal
@@ -142,17 +141,27 @@ async def _react(
     action: Action,
     *,
     reason: str | None = None,
-    applies: Callable[[Order], bool] = lambda _: True,
+    due_by: datetime | None = None,
 ) -> StatusChange | None:
-    order = await orders.lock(session, order_id)
-    if order is None:
+    """The order's lock and its change in one conditional statement, then its event."""
+    goal = target(action)
+    found = await orders.transition(
+        session,
+        order_id,
+        sources=tuple(s.value for s in sources(action)),
+        target=goal.value,
+        reason=reason if goal is OrderStatus.CANCELLED else None,
+        due_by=due_by,
+    )
+    if found is None:
         log.warning("%s for unknown order %s ignored", action.value, order_id)
         return None
-    if not can(OrderStatus(order.status), action) or not applies(order):
+    if found.order is None:
         # A redelivery, or the order has moved on (e.g. cancelled before the payment came).
-        log.info("%s ignored: order %s is %s", action.value, order_id, order.status)
+        log.info("%s ignored: order %s is %s", action.value, order_id, found.previous)
         return None
-    return await change_status(session, order, action=action, reason=reason)
+    source = OrderStatus(found.previous)
+    return await _announce(session, found.order, action=action, source=source, reason=reason)
 
 
 async def stock_reserved(session: AsyncSession, order_id: int) -> StatusChange | None:
@@ -189,11 +198,10 @@ async def expire(
     session: AsyncSession, order_id: int, *, now: datetime | None = None
 ) -> StatusChange | None:
     """Cancel an order whose payment window has passed unpaid; a no-op before that."""
-    deadline_passed = now or datetime.now(UTC)
-
-    def overdue(order: Order) -> bool:
-        return order.expires_at is not None and order.expires_at <= deadline_passed
-
     return await _react(
-        session, order_id, Action.EXPIRE, reason=PAYMENT_WINDOW_EXPIRED, applies=overdue
+        session,
+        order_id,
+        Action.EXPIRE,
+        reason=PAYMENT_WINDOW_EXPIRED,
+        due_by=now or datetime.now(UTC),
     )

@@ -84,6 +84,18 @@ def can(current: OrderStatus, action: Action) -> bool:
     return current in TRANSITIONS[action]
 
 
+def sources(action: Action) -> tuple[OrderStatus, ...]:
+    """The statuses `action` applies to."""
+    return tuple(TRANSITIONS[action])
+
+
+def target(action: Action) -> OrderStatus:
+    """Where `action` takes an order from any status it applies to: each action has one
+    target, so a conditional update can set it without reading the status first."""
+    (only,) = set(TRANSITIONS[action].values())
+    return only
+
+
 def next_status(current: OrderStatus, action: Action) -> OrderStatus:
     """Where `action` takes an order in `current`; `IllegalTransition` if it may not."""
     try:
