@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 
 from orders.db.tables import Cart, CartItem, Order, OrderItem
-from shared.testing import count_statements, eventually_async
+from shared.testing import count_statements, eventually_async, waiting_on_a_lock
 
 Headers = dict[str, str]
 
@@ -185,7 +185,7 @@ async def test_a_checkout_takes_the_line_an_edit_committed_while_it_waited(
             client.post("/api/orders/", json={"cart_id": cart["id"]}, headers=alice)
         )
         await eventually_async(
-            lambda: _waiting_on_a_lock(app), what="the checkout waiting on the cart"
+            lambda: waiting_on_a_lock(app.state.engine), what="the checkout waiting on the cart"
         )
         await edit.commit()
     response = await checkout
@@ -196,17 +196,6 @@ async def test_a_checkout_takes_the_line_an_edit_committed_while_it_waited(
     ]
     async with app.state.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(CartItem)) == 0
-
-
-async def _waiting_on_a_lock(app: FastAPI) -> bool:
-    async with app.state.engine.connect() as conn:
-        waiting = await conn.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND datname = current_database()"
-            )
-        )
-    return bool(waiting)
 
 
 async def test_a_keyed_checkout_runs_eight_statements(

@@ -11,13 +11,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from orders.db import orders as orders_repo
 from orders.domain import lifecycle
 from orders.domain.lifecycle import StatusChange
 from orders.domain.status import Action, OrderStatus
-from shared.testing import count_statements, eventually_async
+from shared.testing import count_statements, eventually_async, waiting_on_a_lock
 
 Headers = dict[str, str]
 React = Callable[..., Awaitable[StatusChange | None]]
@@ -286,17 +285,9 @@ async def test_a_reaction_that_waited_for_the_lock_sees_the_change_it_waited_for
         assert await lifecycle.stock_reserved(first, order["id"]) is not None
         paying = asyncio.create_task(react(lifecycle.payment_succeeded, order["id"]))
 
-        async def waiting_for_the_lock() -> bool:
-            async with app.state.engine.connect() as conn:
-                waits = await conn.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE wait_event_type = 'Lock' AND query LIKE '%locked%'"
-                    )
-                )
-            return bool(waits)
-
-        await eventually_async(waiting_for_the_lock, what="the payment to wait for the lock")
+        await eventually_async(
+            lambda: waiting_on_a_lock(app.state.engine), what="the payment to wait for the lock"
+        )
     change = await paying
     assert change is not None
     assert (change.source, change.target) == (OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)

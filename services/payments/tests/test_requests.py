@@ -316,32 +316,15 @@ async def _a_payment_waits() -> None:
     await eventually_async(waiting, what="the request to wait for the order")
 
 
+@pytest.mark.parametrize("known", [True, False], ids=["pending", "unknown"])
 async def test_a_payment_waits_for_the_order_event_on_its_way(
-    client: httpx.AsyncClient, app: FastAPI, alice: Headers, make_order: MakeOrder
+    client: httpx.AsyncClient, app: FastAPI, alice: Headers, make_order: MakeOrder, known: bool
 ) -> None:
-    """The orders service shows `awaiting_payment` a moment before its event reaches
-    payments: a request that finds the order still `pending` waits for the replica
-    instead of answering 409."""
+    """The orders service shows `awaiting_payment` before its events reach payments: a
+    request that finds the order still `pending` (409 otherwise), or not in the replica
+    at all (404 otherwise), waits for the replica instead."""
     app.state.settings.order_wait_seconds = 60.0  # the event below, not a timer, ends it
-    order_id = await make_order(status="pending")
-    request = asyncio.create_task(
-        client.post(URL, json=card_body(order_id), headers=with_key(alice))
-    )
-    await _a_payment_waits()
-    await make_order(order_id=order_id, status="awaiting_payment")
-    response = await request
-    assert response.status_code == 202, response.text
-    assert await count_payments(app) == 1
-    assert _payments_waiting() == 0
-
-
-async def test_a_payment_waits_for_an_order_payments_does_not_know_yet(
-    client: httpx.AsyncClient, app: FastAPI, alice: Headers, make_order: MakeOrder
-) -> None:
-    """The buyer can see `awaiting_payment` before the order's first event has reached
-    payments at all: the request waits for the replica instead of answering 404."""
-    app.state.settings.order_wait_seconds = 60.0
-    order_id = UNKNOWN_ORDER_ID
+    order_id = await make_order(status="pending") if known else UNKNOWN_ORDER_ID
     request = asyncio.create_task(
         client.post(URL, json=card_body(order_id), headers=with_key(alice))
     )

@@ -25,7 +25,7 @@ import asyncpg
 from alembic import command
 from alembic.config import Config
 from redis.asyncio import Redis
-from sqlalchemy import Table, event
+from sqlalchemy import Table, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.dbadmin import admin_url, bootstrap, drop_database, service_url
@@ -100,6 +100,19 @@ def count_statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
         yield counter
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def waiting_on_a_lock(engine: AsyncEngine) -> bool:
+    """Whether a session of this database waits for a lock now (a test's concurrent
+    writer has reached the lock it should wait for)."""
+    async with engine.connect() as conn:
+        waiting = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            )
+        )
+    return bool(waiting)
 
 
 def bearer(token: str) -> dict[str, str]:
