@@ -20,7 +20,7 @@ from orders.db.tables import inbox
 from orders.mail import Mailer, mailer_handlers
 from orders.settings import OrdersSettings
 from shared.db import commit
-from shared.testing import deliver, envelope, free_port
+from shared.testing import count_statements, deliver, envelope, free_port
 
 Headers = dict[str, str]
 
@@ -119,6 +119,25 @@ async def test_paid_order_gets_one_confirmation(
     assert "2 x " in body
     assert "@ 12.50 EUR = 25.00 EUR" in body
     assert "Total: 25.00 EUR" in body
+
+
+async def test_a_confirmation_reads_the_order_and_its_customer_in_one_statement(
+    app: FastAPI,
+    settings: OrdersSettings,
+    mailer: Mailer,
+    mailbox: Inbox,
+    alice: Headers,
+    place_order: Callable[..., Awaitable[dict[str, Any]]],
+) -> None:
+    """The consumer's inbox row, then the order with its lines and its customer's
+    address joined: one read per paid order, not two."""
+    event = await paid_event(app, alice, place_order)
+    with count_statements(app.state.engine) as statements:
+        await mail(app, settings, mailer, event)
+    assert len(mailbox.messages) == 1
+    # The consumer's own `SELECT 1` checks of the database aside.
+    reads = [s for s in statements.statements if s.startswith("SELECT") and "FROM orders." in s]
+    assert len(reads) == 1, reads
 
 
 async def test_a_mail_server_outage_leaves_the_event_to_retry(

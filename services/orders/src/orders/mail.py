@@ -15,7 +15,7 @@ import aiosmtplib
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orders.db import orders, replicas
+from orders.db import orders
 from orders.db.tables import Order
 from orders.settings import OrdersSettings
 from shared import shop_metrics
@@ -137,12 +137,12 @@ def mailer_handlers(settings: OrdersSettings, mailer: Mailer) -> EventHandlers:
 
     @handlers.on("orders.OrderPaid", OrderPaid)
     async def confirm(session: AsyncSession, event: Envelope[OrderPaid]) -> None:
-        order = await orders.get(session, event.payload.order_id)
-        user = await replicas.get_user(session, event.payload.user_id)
-        if order is None:
+        found = await orders.get_with_customer(session, event.payload.order_id)
+        if found is None:
             return
+        order, user = found
         if user is None:
-            raise MissingRecipient(f"no email address for user {event.payload.user_id} yet")
+            raise MissingRecipient(f"no email address for user {order.user_id} yet")
         name = " ".join(part for part in (user.first_name, user.last_name) if part)
         await mailer.send(confirmation(order, to=user.email, name=name, sender=settings.mail_from))
 

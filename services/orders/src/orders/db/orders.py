@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
-from orders.db.tables import Order, OrderItem
+from orders.db.tables import Order, OrderItem, UserReplica
 
 EXPIRABLE = ("awaiting_payment", "payment_failed")
 # The channel on which the status trigger (migration 0006) NOTIFYs an order's id when its
@@ -41,6 +41,15 @@ _GET = _by_id.options(joinedload(Order.items))
 _GET_LOCKED = _by_id.options(selectinload(Order.items)).with_for_update(of=Order)
 
 
+_GET_WITH_CUSTOMER = (
+    select(Order, UserReplica)
+    .outerjoin(UserReplica, UserReplica.user_id == Order.user_id)
+    .where(Order.id == bindparam("order_id", type_=BigInteger))
+    .options(joinedload(Order.items))
+    .execution_options(populate_existing=True)
+)
+
+
 async def get(session: AsyncSession, order_id: int, *, for_update: bool = False) -> Order | None:
     """An order with its lines; `for_update` locks the order row (every status change).
 
@@ -50,6 +59,15 @@ async def get(session: AsyncSession, order_id: int, *, for_update: bool = False)
     the wait for the lock, and miss the lines a concurrent writer just committed."""
     stmt = _GET_LOCKED if for_update else _GET
     return (await session.execute(stmt, {"order_id": order_id})).unique().scalar_one_or_none()
+
+
+async def get_with_customer(
+    session: AsyncSession, order_id: int
+) -> tuple[Order, UserReplica | None] | None:
+    """An order with its lines and its customer's replica (None if not known yet), in
+    one statement: the confirmation mail of every paid order reads both."""
+    row = (await session.execute(_GET_WITH_CUSTOMER, {"order_id": order_id})).unique().first()
+    return None if row is None else (row[0], row[1])
 
 
 @dataclass(frozen=True, slots=True)

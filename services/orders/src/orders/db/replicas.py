@@ -98,10 +98,6 @@ async def get_products(
     return {p.product_id: p for p in rows.scalars()}
 
 
-async def get_user(session: AsyncSession, user_id: int) -> UserReplica | None:
-    return await session.get(UserReplica, user_id)
-
-
 async def deactivate_product(session: AsyncSession, *, product_id: int, version: datetime) -> None:
     """A product left the shop: it can no longer be ordered.
 
