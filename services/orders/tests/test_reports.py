@@ -12,7 +12,7 @@ from sqlalchemy import select
 from orders.db.tables import inbox, outbox
 from orders.events.handlers import catalog_handlers, payments_handlers, reports_handlers
 from shared.events.handlers import EventHandlers
-from shared.testing import deliver, envelope
+from shared.testing import count_statements, deliver, envelope
 
 Headers = dict[str, str]
 
@@ -94,3 +94,32 @@ async def test_customer_stats_are_staff_only(client: httpx.AsyncClient, alice: H
     assert (await client.get("/api/reports/customer-stats/")).status_code == 401
     assert (await client.get("/api/reports/customer-stats/", headers=alice)).status_code == 403
     assert (await client.get("/api/reports/bestsellers/?limit=0")).status_code == 422
+
+
+async def test_a_sale_is_counted_in_one_statement_whatever_its_lines(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    alice: Headers,
+    staff: Headers,
+    make_product: Any,
+    fill_cart: Any,
+) -> None:
+    """Every line's product total and the customer's total in one statement that reads
+    the order's lines itself (no read of the order first, no statement per line)."""
+    cart = await fill_cart(
+        alice,
+        (await make_product(price="1.00"), 2),
+        (await make_product(price="5.00"), 3),
+    )
+    placed = await client.post("/api/orders/", json={"cart_id": cart["id"]}, headers=alice)
+    await pay(app, placed.json()["id"])
+    paid = [e for e in await own_events(app) if e["type"] == "orders.OrderPaid"]
+    with count_statements(app.state.engine) as statements:
+        await send(app, "orders-reports", reports_handlers(), paid)
+    counted = [s for s in statements.statements if "orders.inbox" not in s and s != "SELECT 1"]
+    assert len(counted) == 1, counted
+
+    best = (await client.get("/api/reports/bestsellers/")).json()
+    assert [(b["units_sold"], b["revenue"]) for b in best] == [(3, "15.00"), (2, "2.00")]
+    stats = (await client.get("/api/reports/customer-stats/", headers=staff)).json()["results"]
+    assert [(s["orders_count"], s["total_spent"]) for s in stats] == [(1, "17.00")]

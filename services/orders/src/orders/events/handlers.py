@@ -8,7 +8,7 @@ from decimal import Decimal
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orders.db import orders, replicas, reports
+from orders.db import replicas, reports
 from orders.domain import lifecycle
 from shared.events.envelope import Envelope
 from shared.events.handlers import EventHandlers
@@ -133,18 +133,14 @@ def reports_handlers() -> EventHandlers:
 
     @handlers.on("orders.OrderPaid", OrderChange)
     async def paid(session: AsyncSession, event: Envelope[OrderChange]) -> None:
-        order = await orders.get(session, event.payload.order_id)
-        if order is not None:
-            await reports.count_sale(session, order, sign=1)
+        await reports.count_sale(session, order_id=event.payload.order_id, sign=1)
 
     @handlers.on("orders.OrderCancelled", OrderChange)
     async def cancelled(session: AsyncSession, event: Envelope[OrderChange]) -> None:
         # Only a paid order was counted; its cancellation is a refund.
         if event.payload.previous_status != "paid":
             return
-        order = await orders.get(session, event.payload.order_id)
-        if order is not None:
-            await reports.count_sale(session, order, sign=-1)
+        await reports.count_sale(session, order_id=event.payload.order_id, sign=-1)
 
     # Only a payment counts a sale and only a cancellation after it takes one back.
     handlers.ignore(
