@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from catalog.db.tables import Product, StockOrder, StockReservation, outbox
 from catalog.domain import stock
 from shared.db import commit
+from shared.testing import count_statements
 
 
 async def reserve(app: FastAPI, order_id: int, lines: list[tuple[int, int]]) -> bool | None:
@@ -65,6 +66,25 @@ async def test_reserve_publishes_stock_reserved(app: FastAPI, make_product: Any)
             },
         ),
     ]
+
+
+async def test_a_reservation_runs_four_statements_whatever_its_lines(
+    app: FastAPI, make_product: Any
+) -> None:
+    """The order's claim, the products' locks, every line's stock taken and its
+    reservation written in one statement, the event: a line costs no statement of its own."""
+    products = [await make_product(f"P{n}", stock_quantity=5) for n in range(3)]
+    with count_statements(app.state.engine) as statements:
+        assert await reserve(app, 7, [(p.id, n + 1) for n, p in enumerate(products)]) is True
+    assert statements.count == 4, statements.statements
+    assert [await stock_of(app, p.id) for p in products] == [4, 3, 2]
+    async with app.state.engine.connect() as conn:
+        held = await conn.execute(
+            select(StockReservation.product_id, StockReservation.quantity)
+            .where(StockReservation.order_id == 7)
+            .order_by(StockReservation.product_id)
+        )
+        assert [tuple(row) for row in held] == [(p.id, n + 1) for n, p in enumerate(products)]
 
 
 async def test_short_line_rejects_the_whole_order(app: FastAPI, make_product: Any) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import cast
 
-from sqlalchemy import BigInteger, Integer, String, Table, bindparam, select, update
+from sqlalchemy import BigInteger, Integer, String, Table, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.db.tables import Product, StockOrder, StockReservation
@@ -52,17 +53,35 @@ _LOCK_STOCK = (
 )
 _product_id = bindparam("product_id", type_=BigInteger)
 _quantity = bindparam("quantity", type_=Integer)
-_TAKE = (
+# Every line's stock taken (only where enough is left: the database enforces it, not our
+# read) and its reservation written, in one statement whatever the number of lines.
+_wanted = select(
+    func.unnest(bindparam("product_ids", type_=ARRAY(BigInteger))).label("product_id"),
+    func.unnest(bindparam("quantities", type_=ARRAY(Integer))).label("quantity"),
+).cte("wanted")
+_taken = (
     update(_products)
-    .where(_products.c.id == _product_id, _products.c.stock_quantity >= _quantity)
-    .values(stock_quantity=_products.c.stock_quantity - _quantity)
+    .where(
+        _products.c.id == _wanted.c.product_id,
+        _products.c.stock_quantity >= _wanted.c.quantity,
+    )
+    .values(stock_quantity=_products.c.stock_quantity - _wanted.c.quantity)
+    .returning(_products.c.id, _wanted.c.quantity)
+    .cte("taken")
+)
+_TAKE_AND_RESERVE = (
+    insert(_reservations)
+    .from_select(
+        ["order_id", "product_id", "quantity"],
+        select(_order_id, _taken.c.id, _taken.c.quantity),
+    )
+    .returning(_reservations.c.product_id)
 )
 _GIVE_BACK = (
     update(_products)
     .where(_products.c.id == _product_id)
     .values(stock_quantity=_products.c.stock_quantity + _quantity)
 )
-_ADD_RESERVATION = bound_insert(StockReservation, "order_id", "product_id", "quantity")
 _RESERVATIONS = (
     select(_reservations.c.product_id, _reservations.c.quantity)
     .where(_reservations.c.order_id == _order_id)
@@ -106,22 +125,20 @@ async def lock_stock(session: AsyncSession, product_ids: list[int]) -> dict[int,
     return {row.id: row.stock_quantity for row in rows}
 
 
-async def take(session: AsyncSession, product_id: int, quantity: int) -> bool:
-    """Decrement stock only if enough is left; the database enforces it, not our read."""
-    result = await session.execute(_TAKE, {"product_id": product_id, "quantity": quantity})
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+async def take_and_reserve(session: AsyncSession, order_id: int, lines: Mapping[int, int]) -> bool:
+    """Take each line's quantity from its product's stock and hold it for the order, in
+    one statement; False (and the caller rolls back) if any product had too little."""
+    params = {
+        "order_id": order_id,
+        "product_ids": list(lines),
+        "quantities": list(lines.values()),
+    }
+    held = (await session.execute(_TAKE_AND_RESERVE, params)).all()
+    return len(held) == len(lines)
 
 
 async def give_back(session: AsyncSession, product_id: int, quantity: int) -> None:
     await session.execute(_GIVE_BACK, {"product_id": product_id, "quantity": quantity})
-
-
-async def add_reservations(session: AsyncSession, order_id: int, lines: Mapping[int, int]) -> None:
-    rows = [
-        {"order_id": order_id, "product_id": product_id, "quantity": quantity}
-        for product_id, quantity in lines.items()
-    ]
-    await session.execute(_ADD_RESERVATION, rows)
 
 
 async def reservations(session: AsyncSession, order_id: int) -> dict[int, int]:

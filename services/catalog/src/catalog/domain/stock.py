@@ -52,10 +52,8 @@ async def reserve(
         )
         shop_metrics.count(session, shop_metrics.STOCK_REJECTIONS)
         return False
-    for product_id, quantity in sorted(wanted.items()):
-        if not await stock.take(session, product_id, quantity):  # pragma: no cover - locked
-            raise RuntimeError(f"stock of product {product_id} changed under its lock")
-    await stock.add_reservations(session, order_id, wanted)
+    if not await stock.take_and_reserve(session, order_id, wanted):  # pragma: no cover
+        raise RuntimeError(f"the stock of order {order_id}'s products changed under its locks")
     await outbox.publish(
         session,
         StockReserved(
