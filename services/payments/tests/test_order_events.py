@@ -21,6 +21,7 @@ from payments_support import (
 from payments.db import orders
 from payments.provider.simulated import SimulatedProvider
 from payments.worker import Worker
+from shared.testing import count_statements
 
 URL = "/api/payments/"
 
@@ -99,6 +100,25 @@ async def test_an_older_event_never_overwrites_a_newer_one(app: FastAPI, worker:
     )
     await drain(worker)
     assert await replica_status(app, 502) == "cancelled"
+
+
+async def test_an_order_change_reaches_the_replica_in_one_round_trip(
+    app: FastAPI, worker: Worker
+) -> None:
+    """Every order event but a cancellation only moves the replica, with an upsert that
+    keeps the newest version: it runs in autocommit, no BEGIN, inbox row or COMMIT."""
+    await drain(worker)
+    await publish_order_event(
+        app, "orders.OrderPlaced", order_id=505, status="pending", previous_status=None
+    )
+    with count_statements(app.state.engine) as counted:
+        assert await worker.orders_consumer.poll() == 1
+    # The consumer checks the database before it reclaims (every 50 ms in these tests).
+    checks = counted.statements.count("SELECT 1")
+    handled = [s for s in counted.statements if s != "SELECT 1"]
+    assert [s.split(" (")[0] for s in handled] == ["INSERT INTO payments.orders"], handled
+    assert counted.transactions == checks
+    assert await replica_status(app, 505) == "pending"
 
 
 async def test_cancelling_a_paid_order_refunds_it_once(

@@ -81,25 +81,51 @@ async def truncate_schema(database: str, schema: str) -> None:
 class StatementCounter:
     def __init__(self) -> None:
         self.statements: list[str] = []
+        # Transactions the statements ran in: each cost a BEGIN and a COMMIT (or ROLLBACK)
+        # round trip more; a statement in autocommit is its own, at no extra round trip.
+        self.transactions = 0
 
     @property
     def count(self) -> int:
         return len(self.statements)
 
+    @property
+    def round_trips(self) -> int:
+        return self.count + 2 * self.transactions
+
 
 @contextmanager
 def count_statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
-    """Record every SQL statement the engine runs inside the block (for N+1 checks)."""
+    """Record every SQL statement the engine runs inside the block (for N+1 checks), and
+    the transactions they ran in (asked of the driver: in autocommit it opens none)."""
     counter = StatementCounter()
+    open_on: set[int] = set()  # the driver connections whose transaction was counted
 
     def record(*args: Any) -> None:
         counter.statements.append(args[2])
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    def seen(conn: Any, *args: Any) -> None:
+        driver = conn.connection.driver_connection
+        if driver.is_in_transaction() and id(driver) not in open_on:
+            open_on.add(id(driver))
+            counter.transactions += 1
+
+    def ended(conn: Any) -> None:
+        open_on.discard(id(conn.connection.driver_connection))
+
+    listeners = [
+        ("before_cursor_execute", record),
+        ("after_cursor_execute", seen),
+        ("commit", ended),
+        ("rollback", ended),
+    ]
+    for name, listener in listeners:
+        event.listen(engine.sync_engine, name, listener)
     try:
         yield counter
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+        for name, listener in listeners:
+            event.remove(engine.sync_engine, name, listener)
 
 
 async def waiting_on_a_lock(engine: AsyncEngine) -> bool:

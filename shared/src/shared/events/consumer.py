@@ -9,6 +9,10 @@ acknowledged, so the entries behind them keep flowing. A delivery that ended on 
 infrastructure (PostgreSQL or Redis gone or refusing, every pooled connection busy, the
 consumer stopped) is given back: it does not count towards `max_deliveries`.
 
+Two kinds of route run apart from the batch's transaction, as they come: a task (it opens
+its own transactions) and an autocommit handler (one idempotent statement, which is its
+own transaction). Neither writes an inbox row; both are run again when their batch is.
+
 With `consumer_max_in_flight` > 1 the consumer keeps that many entries in flight, each
 handled alone in its own transaction (or, for a task route, its own transactions) and
 acknowledged as soon as it is done, so one slow entry holds back no other; entries of the
@@ -39,7 +43,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from shared.db import commit, database_unavailable, rollback
+from shared.db import autocommit, commit, database_unavailable, rollback
 from shared.events.dead_letters import dead_letter_fields
 from shared.events.envelope import Envelope
 from shared.events.handlers import EventHandlers, Route
@@ -114,6 +118,9 @@ class StreamConsumer:
         self.redis = redis
         self.engine = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        self.autocommit_sessionmaker = async_sessionmaker(
+            autocommit(engine), expire_on_commit=False
+        )
         self.inbox = inbox
         self.group = group
         self.stream = stream
@@ -411,10 +418,13 @@ class StreamConsumer:
                 event = route.parse(entry.envelope_json)
             except ValueError as exc:
                 raise _HandlerFailed(entry, exc) from exc
-            if route.task is None:
+            if route.task is not None:
+                await self._run_task(entry, route, event)
+            elif route.autocommit:
+                await self._run_autocommit(entry, route, event)
+            else:
                 parsed.append((entry, route, event))
                 continue
-            await self._run_task(entry, route, event)
             outcomes.append("handled")
         if not parsed:
             return outcomes
@@ -457,6 +467,23 @@ class StreamConsumer:
         token = correlation_id.set(event.correlation_id)
         try:
             await route.task(event)
+        except Exception as exc:
+            if outage(exc):
+                raise
+            raise _HandlerFailed(entry, exc) from exc
+        finally:
+            correlation_id.reset(token)
+
+    async def _run_autocommit(
+        self, entry: StreamEntry, route: Route[Any], event: Envelope[Any]
+    ) -> None:
+        """An autocommit route: its one statement is its own transaction, no inbox row."""
+        assert route.handler is not None
+        token = correlation_id.set(event.correlation_id)
+        try:
+            async with self.autocommit_sessionmaker() as session:
+                await route.handler(session, event)
+                await commit(session)  # no round trip: for the after-commit callbacks
         except Exception as exc:
             if outage(exc):
                 raise

@@ -70,8 +70,11 @@ def build_order_handlers(provider: PaymentProvider, retry: RetryPolicy) -> Event
         await processing.refund_order(session, provider, retry, order_id=event.payload.order_id)
 
     for event_type in ORDER_EVENTS:
-        handler = on_order_cancelled if event_type == "orders.OrderCancelled" else on_order_changed
-        handlers.on(event_type, OrderState)(handler)
+        if event_type == "orders.OrderCancelled":
+            handlers.on(event_type, OrderState)(on_order_cancelled)
+        else:
+            # One upsert that keeps the newest version: in autocommit, without an inbox row.
+            handlers.autocommit(event_type, OrderState)(on_order_changed)
     return handlers
 
 
