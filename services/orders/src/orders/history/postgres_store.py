@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Row, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from orders.history import archive
+from orders.history import archive, gate
 from orders.history.model import (
     Fold,
     Line,
@@ -91,20 +91,42 @@ INSERT_ENTRY = text(
     " CAST(:detail AS jsonb)) ON CONFLICT DO NOTHING"
 )
 
-# One event's archive row, summary upsert and timeline entry in one statement (each
-# data-modifying WITH clause runs exactly once and to completion, referenced or not):
-# the projector folds one event per transaction at low rates, and every round trip costs
-# more CPU than the statement. Parameters of the archive row are prefixed `a_`, those of
-# the timeline entry `e_`; the summary's are UPSERT_ORDER's.
-ARCHIVE_AND_APPLY = text(
-    f"WITH archived AS (INSERT INTO {SCHEMA}.event_archive"  # noqa: S608
+
+def _gated(insert: str) -> str:
+    """`INSERT ... VALUES (row) ON CONFLICT ...` as `INSERT ... SELECT row FROM gate WHERE
+    gate.open ON CONFLICT ...` (PostgreSQL types the parameters from the target columns
+    all the same)."""
+    head, values = insert.split(" VALUES (", 1)
+    row, tail = values.split(") ON CONFLICT", 1)
+    return f"{head} SELECT {row} FROM gate WHERE gate.open ON CONFLICT{tail}"  # noqa: S608
+
+
+_ARCHIVE_ROW = (
+    f"INSERT INTO {SCHEMA}.event_archive"  # noqa: S608
     " (event_id, occurred_at, type, producer, aggregate_id, envelope)"
     " VALUES (:a_event_id, :a_occurred_at, :a_type, :a_producer, :a_aggregate_id,"
-    " CAST(:a_envelope AS jsonb)) ON CONFLICT DO NOTHING),"
-    f" summary AS ({UPSERT_ORDER.text}) "
-    + INSERT_ENTRY.text.replace("VALUES (:", "VALUES (:e_")
+    " CAST(:a_envelope AS jsonb)) ON CONFLICT DO NOTHING"
+)
+_ENTRY_ROW = (
+    INSERT_ENTRY.text.replace("VALUES (:", "VALUES (:e_")
     .replace(", :", ", :e_")
     .replace("CAST(:detail", "CAST(:e_detail")
+)
+# One event's archive row, summary upsert and timeline entry in one statement, run in
+# autocommit (each data-modifying WITH clause runs exactly once and to completion): at
+# low rates the projector folds one event at a time, and a round trip costs more CPU than
+# the statement. The rebuild gate is tried first, without waiting: while a rebuild empties
+# the store the statement writes nothing and answers false, and the fold waits for the
+# gate outside it (`gate.wait_open`), holding no lock a rebuild waits for. Parameters of
+# the archive row are prefixed `a_`, those of the timeline entry `e_`; the summary's are
+# UPSERT_ORDER's.
+FOLD_ONE = text(
+    f"WITH gate AS (SELECT pg_try_advisory_xact_lock_shared(hashtext('{gate.GATE_NAME}'))"  # noqa: S608
+    " AS open),"
+    f" archived AS ({_gated(_ARCHIVE_ROW)}),"
+    f" summary AS ({_gated(UPSERT_ORDER.text)}),"
+    f" entry AS ({_gated(_ENTRY_ROW)})"
+    " SELECT open FROM gate"
 )
 
 
@@ -214,11 +236,10 @@ class PostgresHistoryStore:
         await session.execute(UPSERT_ORDER, [_order_params(f) for f in ordered])
         await session.execute(INSERT_ENTRY, [_entry_params(f) for f in ordered])
 
-    async def archive_and_apply(
-        self, session: AsyncSession, event: Envelope[Any], fold: Fold
-    ) -> None:
-        """Archive one event and apply its fold, in one statement and the session's
-        transaction: the same writes as `archive.append` and `apply` of that one event."""
+    async def fold_one(self, session: AsyncSession, event: Envelope[Any], fold: Fold) -> bool:
+        """Archive one event and apply its fold, in one statement (the same writes as
+        `archive.append` and `apply` of that one event); False, with nothing written, if a
+        rebuild holds the gate. For a session in autocommit: it needs no transaction."""
         archived = archive.row(event)
         archived["envelope"] = json.dumps(archived["envelope"])
         params = {
@@ -226,7 +247,7 @@ class PostgresHistoryStore:
             **{f"a_{name}": value for name, value in archived.items()},
             **{f"e_{name}": value for name, value in _entry_params(fold).items()},
         }
-        await session.execute(ARCHIVE_AND_APPLY, params)
+        return bool((await session.execute(FOLD_ONE, params)).scalar_one())
 
     async def list_orders(
         self,
@@ -305,8 +326,12 @@ class PostgresHistoryStore:
             last = ids[-1]
 
     async def reset(self) -> None:
+        """Empty the store (under the rebuild gate). DELETE, not TRUNCATE: a fold's statement
+        takes its tables' locks before it tries the gate, so a TRUNCATE (which waits for
+        those locks while holding others) could deadlock with one; a DELETE takes none."""
         async with self.engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {SCHEMA}.orders_by_user, {SCHEMA}.order_timeline"))
+            await conn.execute(text(f"DELETE FROM {SCHEMA}.order_timeline"))  # noqa: S608
+            await conn.execute(text(f"DELETE FROM {SCHEMA}.orders_by_user"))  # noqa: S608
 
     async def close(self) -> None:
         """Nothing to release: the engine belongs to the caller."""

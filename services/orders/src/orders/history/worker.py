@@ -1,8 +1,9 @@
 """The projector: `python -m orders.history.worker`.
 
 Consumer group `history` on `orders.events` and `payments.events`. Each event is
-archived and folded in the consumer's transaction (with the inbox row), so a crash at
-any point leaves either nothing or everything, and a redelivery changes nothing. It runs
+archived and folded together (on the embedded store in one statement, on Cassandra in
+the consumer's transaction with the inbox row); the fold is idempotent, so a crash at any
+point leaves nothing that the redelivery does not mend, and a redelivery changes nothing. It runs
 on the shared worker runtime (`shared.worker`): consumer names, signals, GC tuning,
 metrics, and a non-zero exit when any task dies are those of every other worker.
 """
@@ -38,19 +39,28 @@ log = logging.getLogger(__name__)
 
 
 def build_handlers(store: HistoryStore) -> EventHandlers:
-    """One handler for every folded event type: archive it, then apply its fold."""
+    """One handler for every folded event type: archive it, then apply its fold. On the
+    embedded store both are one statement, run in autocommit with no inbox row (the fold
+    is idempotent by construction); on Cassandra the store's writes are not PostgreSQL's,
+    so the archive row, the gate and the inbox row share the consumer's transaction."""
     handlers = EventHandlers()
+
+    async def fold_one(session: AsyncSession, event: Envelope[Any]) -> None:
+        assert isinstance(store, PostgresHistoryStore)
+        while not await store.fold_one(session, event, fold(event)):
+            await gate.wait_open(session)  # a rebuild is emptying the store
 
     async def project(session: AsyncSession, event: Envelope[Any]) -> None:
         await gate.enter_fold(session)
-        if isinstance(store, PostgresHistoryStore):
-            await store.archive_and_apply(session, event, fold(event))  # one round trip
-            return
         await archive.append(session, [event])
         await store.apply(session, [fold(event)])
 
+    embedded = isinstance(store, PostgresHistoryStore)
     for event_type, payload in PAYLOADS.items():
-        handlers.on(event_type, payload)(project)
+        if embedded:
+            handlers.autocommit(event_type, payload)(fold_one)
+        else:
+            handlers.on(event_type, payload)(project)
     handlers.ignore(*IGNORED)
     return handlers
 
