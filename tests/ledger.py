@@ -1,6 +1,7 @@
 """The books of a fault run, read as the database superuser across every schema: events
-lost or applied twice (every outbox against every consumer's inbox), and orders,
-payments and stock in a wrong or unfinished state."""
+lost or applied twice (every outbox against every consumer's inbox and the history
+archive), and orders, payments (and payments' replica of them) and stock in a wrong or
+unfinished state."""
 
 from __future__ import annotations
 
@@ -62,6 +63,22 @@ async def _events(conn: asyncpg.Connection, books: Books) -> None:
                 row["event_id"]
             )
         books.events_handled += await conn.fetchval(f"SELECT count(*) FROM {schema}.inbox")
+    # The history projector on the embedded store writes no inbox row: its archive, keyed
+    # by event id, holds every event it folded. The same check against the archive.
+    rows = await conn.fetch(
+        f"""
+        WITH o AS ({union}),
+             wanted AS (SELECT DISTINCT o.producer, o.type
+                        FROM order_history.event_archive a JOIN o USING (event_id))
+        SELECT w.producer, o.event_id::text AS event_id
+        FROM wanted w JOIN o ON o.producer = w.producer AND o.type = w.type
+        WHERE NOT EXISTS (SELECT 1 FROM order_history.event_archive a
+                          WHERE a.event_id = o.event_id)
+        """
+    )
+    for row in rows:
+        books.lost.setdefault(f"history archive <- {row['producer']}", []).append(row["event_id"])
+    books.events_handled += await conn.fetchval("SELECT count(*) FROM order_history.event_archive")
 
 
 async def _orders(conn: asyncpg.Connection, books: Books, order_ids: list[int]) -> None:
@@ -85,6 +102,13 @@ async def _orders(conn: asyncpg.Connection, books: Books, order_ids: list[int]) 
             "SELECT order_id, status FROM catalog.stock_orders WHERE order_id = ANY($1)", order_ids
         )
     }
+    # Payments keeps its replica of the orders without an inbox row (one upsert per event).
+    replica = {
+        r["order_id"]: r["status"]
+        for r in await conn.fetch(
+            "SELECT order_id, status FROM payments.orders WHERE order_id = ANY($1)", order_ids
+        )
+    }
     for order_id in order_ids:
         status = orders.get(order_id)
         paid = succeeded.get(order_id, 0)
@@ -94,6 +118,8 @@ async def _orders(conn: asyncpg.Connection, books: Books, order_ids: list[int]) 
             books.doubled.append(f"order {order_id} has {paid} succeeded payments")
         if (status == "paid") != (paid == 1):
             books.wrong.append(f"order {order_id} is {status} with {paid} succeeded payments")
+        if replica.get(order_id) != status:
+            books.wrong.append(f"order {order_id} is {status}, {replica.get(order_id)} to payments")
         expected_stock = {"paid": "committed", "cancelled": None}.get(status or "", "reserved")
         if status == "cancelled" and stock.get(order_id) not in ("rejected", "released"):
             books.wrong.append(f"cancelled order {order_id} left stock {stock.get(order_id)}")
