@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from orders.db.replicas import upsert_product, upsert_user
 from orders.db.tables import ProductReplica, UserReplica
+from orders.events.handlers import catalog_handlers, users_handlers
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -72,3 +73,26 @@ async def test_user_replica_keeps_the_newest(app: FastAPI) -> None:
         "Alice",
         "Liddell",
     )
+
+
+def test_replica_events_are_kept_in_autocommit() -> None:
+    """A replica's versioned upsert is idempotent and indifferent to the order of events
+    by itself: one statement in autocommit, no inbox row. The stock answers change an
+    order and announce it: those keep their transaction."""
+    catalog, users = catalog_handlers(), users_handlers()
+    replica_events = [
+        (catalog, "catalog.ProductCreated"),
+        (catalog, "catalog.ProductUpdated"),
+        (catalog, "catalog.ProductDeleted"),
+        (users, "users.UserRegistered"),
+        (users, "users.UserUpdated"),
+        (users, "users.UserDeactivated"),
+    ]
+    for handlers, event_type in replica_events:
+        route = handlers.route(event_type)
+        assert route is not None
+        assert route.autocommit, event_type
+    for event_type in ("catalog.StockReserved", "catalog.StockRejected"):
+        route = catalog.route(event_type)
+        assert route is not None
+        assert not route.autocommit, event_type

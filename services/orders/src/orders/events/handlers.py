@@ -44,7 +44,8 @@ class StockRejected(BaseModel):
 
 
 def _product_replica(handlers: EventHandlers) -> None:
-    """Keep the local copy of catalog products current."""
+    """Keep the local copy of catalog products current (versioned upserts, each one
+    statement that is idempotent by itself: in autocommit, `EventHandlers.autocommit`)."""
 
     async def product(session: AsyncSession, event: Envelope[ProductState]) -> None:
         p = event.payload
@@ -57,10 +58,10 @@ def _product_replica(handlers: EventHandlers) -> None:
             version=event.occurred_at,
         )
 
-    handlers.on("catalog.ProductCreated", ProductState)(product)
-    handlers.on("catalog.ProductUpdated", ProductState)(product)
+    handlers.autocommit("catalog.ProductCreated", ProductState)(product)
+    handlers.autocommit("catalog.ProductUpdated", ProductState)(product)
 
-    @handlers.on("catalog.ProductDeleted", ProductDeleted)
+    @handlers.autocommit("catalog.ProductDeleted", ProductDeleted)
     async def product_deleted(session: AsyncSession, event: Envelope[ProductDeleted]) -> None:
         await replicas.deactivate_product(
             session, product_id=event.payload.product_id, version=event.occurred_at
@@ -68,7 +69,8 @@ def _product_replica(handlers: EventHandlers) -> None:
 
 
 def users_handlers() -> EventHandlers:
-    """users.events: keep the local copy of users current (for confirmation emails)."""
+    """users.events: keep the local copy of users current (for confirmation emails), with
+    versioned upserts in autocommit as the product replica."""
     handlers = EventHandlers()
 
     async def user(session: AsyncSession, event: Envelope[UserState]) -> None:
@@ -82,9 +84,9 @@ def users_handlers() -> EventHandlers:
             version=event.occurred_at,
         )
 
-    handlers.on("users.UserRegistered", UserState)(user)
-    handlers.on("users.UserUpdated", UserState)(user)
-    handlers.on("users.UserDeactivated", UserState)(user)
+    handlers.autocommit("users.UserRegistered", UserState)(user)
+    handlers.autocommit("users.UserUpdated", UserState)(user)
+    handlers.autocommit("users.UserDeactivated", UserState)(user)
     return handlers
 
 
