@@ -4,7 +4,8 @@
 
 CRASH `handler:<seq>`: the handler of event <seq> SIGKILLs the process inside the batch
 transaction, after the handlers before it ran. `ack:<n>`: the process SIGKILLs itself
-instead of its n-th XACK, after that batch committed.
+instead of its n-th XACK (alone, or in the pipeline of the next read), after that batch
+committed.
 """
 
 from __future__ import annotations
@@ -41,16 +42,33 @@ async def main(
     engine = create_async_engine(database_url)
     redis = Redis.from_url(redis_url, decode_responses=True)
     if point == "ack":
-        acks, xack = 0, redis.xack
+        acks, xack, pipeline = 0, redis.xack, redis.pipeline
 
-        async def xack_or_die(*args: Any) -> Any:
+        def count_ack() -> None:
             nonlocal acks
             acks += 1
             if acks == int(number):
                 die()
+
+        async def xack_or_die(*args: Any) -> Any:
+            count_ack()
             return await xack(*args)
 
+        def pipeline_dying_at_its_xack(*args: Any, **kwargs: Any) -> Any:
+            """An XACK also travels with the next XREADGROUP, in a pipeline."""
+            pipe = pipeline(*args, **kwargs)
+            execute = pipe.execute
+
+            async def execute_or_die(*a: Any, **k: Any) -> Any:
+                if any(command[0] == "XACK" for command, _ in pipe.command_stack):
+                    count_ack()
+                return await execute(*a, **k)
+
+            pipe.execute = execute_or_die  # type: ignore[method-assign]
+            return pipe
+
         redis.xack = xack_or_die  # type: ignore[method-assign]
+        redis.pipeline = pipeline_dying_at_its_xack  # type: ignore[method-assign]
 
     consumer = StreamConsumer(
         redis=redis,

@@ -136,6 +136,8 @@ class StreamConsumer:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._finished = 0
+        # Entries committed but not acknowledged yet: sent with the next XREADGROUP.
+        self._acks: list[str] = []
 
     async def run(self) -> None:
         """Consume until cancelled; Redis or PostgreSQL errors only delay consumption."""
@@ -161,11 +163,16 @@ class StreamConsumer:
             await self.stop()
 
     async def stop(self) -> None:
-        """Cancel the entries in flight (concurrent mode) and wait for them to end."""
+        """Cancel the entries in flight (concurrent mode) and wait for them to end, then
+        acknowledge what was committed (if Redis fails now, they are delivered again)."""
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        acks, self._acks = self._acks, []
+        if acks:
+            with contextlib.suppress(RedisError, OSError):
+                await self.redis.xack(self.stream, self.group, *acks)
 
     @property
     def in_flight(self) -> int:
@@ -205,7 +212,8 @@ class StreamConsumer:
             handled += await self._poll_concurrently()
         else:
             entries = await self._read(">", block_ms=self._block_ms)
-            await self.process(entries, {})  # first delivery of each
+            # First delivery of each; acknowledged with the next read, one round trip less.
+            await self.process(entries, {}, ack_with_next_read=True)
             handled += len(entries)
         await self._maintain()
         return handled
@@ -293,8 +301,17 @@ class StreamConsumer:
             if cursor == "0-0":
                 return total
 
-    async def process(self, entries: list[StreamEntry], deliveries: dict[str, int]) -> None:
-        """Handle a batch; ack what committed, dead-letter what failed too often."""
+    async def process(
+        self,
+        entries: list[StreamEntry],
+        deliveries: dict[str, int],
+        *,
+        ack_with_next_read: bool = False,
+    ) -> None:
+        """Handle a batch; ack what committed, dead-letter what failed too often. With
+        `ack_with_next_read` the XACK waits for the loop's next XREADGROUP and goes in the
+        same round trip (a consumer that dies first has them delivered again: every
+        handler is idempotent)."""
         max_deliveries = self.settings.max_deliveries
         acks: list[str] = []
         batch: list[StreamEntry] = []
@@ -321,7 +338,9 @@ class StreamConsumer:
                 await self._dead_letter(entry, count, error)
             else:
                 EVENTS_HANDLED.labels(self.stream, self.group, "failed").inc()
-        if acks:
+        if acks and ack_with_next_read:
+            self._acks += acks
+        elif acks:
             await self.redis.xack(self.stream, self.group, *acks)
 
     @contextlib.asynccontextmanager
@@ -512,13 +531,24 @@ class StreamConsumer:
     ) -> list[StreamEntry]:
         """XREADGROUP: `>` for new entries, an id for this consumer's pending ones after it."""
         batch = self.settings.consumer_batch_size
-        response: Any = await self.redis.xreadgroup(
-            self.group,
-            self.name,
-            {self.stream: cursor},
-            count=min(count or batch, batch),
-            block=block_ms,
-        )
+        streams: dict[Any, Any] = {self.stream: cursor}
+        size = min(count or batch, batch)
+        response: Any
+        if not self._acks:
+            response = await self.redis.xreadgroup(
+                self.group, self.name, streams, count=size, block=block_ms
+            )
+        else:
+            # The last batch's XACK first, in the same round trip: Redis runs them in order.
+            acks, self._acks = self._acks, []
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.xack(self.stream, self.group, *acks)
+                    pipe.xreadgroup(self.group, self.name, streams, count=size, block=block_ms)
+                    _, response = await pipe.execute()
+            except BaseException:
+                self._acks = acks + self._acks  # acknowledged again later: XACK is idempotent
+                raise
         return parse_entries(response[0][1]) if response else []
 
     async def _delivery_counts(self, entries: list[StreamEntry]) -> dict[str, int]:

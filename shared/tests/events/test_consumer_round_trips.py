@@ -1,4 +1,6 @@
-"""Autocommit handlers: one idempotent statement per event, no transaction, no inbox row."""
+"""What an event costs a consumer in round trips: autocommit handlers (one idempotent
+statement per event, no transaction, no inbox row), and a batch's XACK sent with the
+next XREADGROUP."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from events_support import (
     scratch_consumer,
 )
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -120,3 +123,35 @@ async def test_a_failing_autocommit_statement_writes_nothing_and_is_dead_lettere
     letter = (await redis.xrange(dead_letter_stream(group)))[0][1]
     assert letter["event_id"] == ids[1]
     assert "division by zero" in letter["error"]
+
+
+class CountingConnection(Connection):
+    """A real connection that counts its round trips (a pipeline is one)."""
+
+    sends = 0
+
+    async def send_packed_command(self, command: object, check_health: bool = True) -> None:
+        type(self).sends += 1
+        await super().send_packed_command(command, check_health)  # type: ignore[arg-type]
+
+
+async def test_a_batch_is_acknowledged_with_the_next_read(
+    engine: AsyncEngine, scratch: Scratch, redis: Redis, redis_url: str, settings: EventSettings
+) -> None:
+    counting = Redis.from_url(redis_url, decode_responses=True, connection_class=CountingConnection)
+    consumer = scratch_consumer(
+        engine, counting, scratch, quiet(settings), effect_handlers(scratch, autocommit=True)
+    )
+    try:
+        await poll_once(consumer)
+        events = [("agg", Touched(seq=n)) for n in range(3)]
+        await publish_touched(engine, redis, scratch, settings, events)
+        CountingConnection.sends = 0
+        assert await consumer.poll() == 3  # XREADGROUP, then the handlers
+        assert await consumer.poll() == 0  # XACK of the batch and XREADGROUP, one round trip
+        assert CountingConnection.sends == 2
+        stream, group = events_stream(scratch.schema), f"group_{scratch.schema}"
+        assert await group_settled(redis, stream, group)
+        assert await effects(engine, scratch) == [0, 1, 2]
+    finally:
+        await counting.aclose()
