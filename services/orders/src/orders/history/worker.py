@@ -3,9 +3,9 @@
 Consumer group `history` on `orders.events` and `payments.events`. Each event is
 archived and folded together (on the embedded store in one statement, on Cassandra in
 the consumer's transaction with the inbox row); the fold is idempotent, so a crash at any
-point leaves nothing that the redelivery does not mend, and a redelivery changes nothing. It runs
-on the shared worker runtime (`shared.worker`): consumer names, signals, GC tuning,
-metrics, and a non-zero exit when any task dies are those of every other worker.
+point leaves nothing that the redelivery does not mend, and a redelivery changes nothing.
+It runs on the shared worker runtime (`shared.worker`): consumer names, signals, GC
+tuning, metrics, and a non-zero exit when any task dies are those of every other worker.
 """
 
 from __future__ import annotations
