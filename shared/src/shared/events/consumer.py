@@ -437,13 +437,10 @@ class StreamConsumer:
                 event = route.parse(entry.envelope_json)
             except ValueError as exc:
                 raise _HandlerFailed(entry, exc) from exc
-            if route.task is not None:
-                await self._run_task(entry, route, event)
-            elif route.autocommit:
-                await self._run_autocommit(entry, route, event)
-            else:
+            if route.task is None and not route.autocommit:
                 parsed.append((entry, route, event))
                 continue
+            await self._run_alone(entry, route, event)
             outcomes.append("handled")
         if not parsed:
             return outcomes
@@ -480,29 +477,18 @@ class StreamConsumer:
             await commit(session)
         return outcomes
 
-    async def _run_task(self, entry: StreamEntry, route: Route[Any], event: Envelope[Any]) -> None:
-        """A task route: it opens its own transactions; the consumer opens none."""
-        assert route.task is not None
+    async def _run_alone(self, entry: StreamEntry, route: Route[Any], event: Envelope[Any]) -> None:
+        """A task route (it opens its own transactions) or an autocommit route (its one
+        statement is its own transaction): the consumer opens none, writes no inbox row."""
         token = correlation_id.set(event.correlation_id)
         try:
-            await route.task(event)
-        except Exception as exc:
-            if outage(exc):
-                raise
-            raise _HandlerFailed(entry, exc) from exc
-        finally:
-            correlation_id.reset(token)
-
-    async def _run_autocommit(
-        self, entry: StreamEntry, route: Route[Any], event: Envelope[Any]
-    ) -> None:
-        """An autocommit route: its one statement is its own transaction, no inbox row."""
-        assert route.handler is not None
-        token = correlation_id.set(event.correlation_id)
-        try:
-            async with self.autocommit_sessionmaker() as session:
-                await route.handler(session, event)
-                await commit(session)  # no round trip: for the after-commit callbacks
+            if route.task is not None:
+                await route.task(event)
+            else:
+                assert route.handler is not None
+                async with self.autocommit_sessionmaker() as session:
+                    await route.handler(session, event)
+                    await commit(session)  # no round trip: for the after-commit callbacks
         except Exception as exc:
             if outage(exc):
                 raise
