@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from email.message import Message
 from typing import Any
 
@@ -28,10 +28,14 @@ Headers = dict[str, str]
 class Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.raw: list[bytes] = []  # each message as it came over the wire
+        self.recipients: list[list[str]] = []  # each mail's envelope recipients (RCPT TO)
         self.connections: list[tuple[str, int]] = []  # the client's address of each mail
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append(message_from_bytes(envelope.content))
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.raw.append(envelope.content)
+        self.recipients.append(list(envelope.rcpt_tos))
         self.connections.append(tuple(session.peer))
         return "250 OK"
 
@@ -54,10 +58,10 @@ async def mailer(settings: OrdersSettings) -> AsyncIterator[Mailer]:
 
 
 @contextlib.contextmanager
-def smtp_server(port: int) -> Iterator[Inbox]:
+def smtp_server(port: int, *, smtputf8: bool = False) -> Iterator[Inbox]:
     """A real SMTP server (aiosmtpd) on `port` for the block; what it received."""
     box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller = Controller(box, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
     controller.start()
     try:
         yield box
@@ -72,16 +76,22 @@ def mailbox(smtp_port: int) -> Iterator[Inbox]:
 
 
 async def paid_event(
-    app: FastAPI, alice: Headers, place_order: Callable[..., Awaitable[dict[str, Any]]]
+    app: FastAPI,
+    alice: Headers,
+    place_order: Callable[..., Awaitable[dict[str, Any]]],
+    *,
+    email: str = "alice@example.com",
+    first_name: str = "Alice",
+    last_name: str = "Liddell",
 ) -> dict[str, Any]:
     order = await place_order(alice, price="12.50", quantity=2)
     async with app.state.sessionmaker() as session:
         await upsert_user(
             session,
             user_id=2,
-            email="alice@example.com",
-            first_name="Alice",
-            last_name="Liddell",
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
             version=datetime.now(UTC),
         )
         await commit(session)
@@ -114,11 +124,53 @@ async def test_paid_order_gets_one_confirmation(
     [message] = mailbox.messages
     assert message["To"] == "alice@example.com"
     assert message["Subject"] == f"Your order #{event['payload']['order_id']} is paid"
-    body = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert message["Date"].datetime.tzinfo is not None  # type: ignore[union-attr]
+    assert message["Message-ID"].endswith("@highload-shop.example>")
+    body = message.get_content()  # type: ignore[attr-defined]
     assert "Hello Alice Liddell," in body
     assert "2 x " in body
     assert "@ 12.50 EUR = 25.00 EUR" in body
     assert "Total: 25.00 EUR" in body
+
+
+async def test_a_customer_named_in_any_script_is_greeted_by_name(
+    app: FastAPI,
+    settings: OrdersSettings,
+    mailer: Mailer,
+    mailbox: Inbox,
+    alice: Headers,
+    place_order: Callable[..., Awaitable[dict[str, Any]]],
+) -> None:
+    """A name beyond ASCII arrives as written, in a message of 7-bit lines: a relay that
+    does not offer 8BITMIME must take it as it is."""
+    event = await paid_event(
+        app, alice, place_order, first_name="Zoë", last_name="Łukasiewicz-Schröder 山田"
+    )
+    await mail(app, settings, mailer, event)
+    [message] = mailbox.messages
+    assert "Hello Zoë Łukasiewicz-Schröder 山田," in message.get_content()  # type: ignore[attr-defined]
+    assert mailbox.raw[0].isascii()
+
+
+async def test_an_internationalized_address_stays_an_address(
+    app: FastAPI,
+    settings: OrdersSettings,
+    mailer: Mailer,
+    smtp_port: int,
+    alice: Headers,
+    place_order: Callable[..., Awaitable[dict[str, Any]]],
+) -> None:
+    """An address beyond ASCII (which registration accepts) goes out with SMTPUTF8 to a
+    server that offers it: the envelope and the To header carry it in UTF-8, not as an
+    encoded word that no mail client would read as an address."""
+    event = await paid_event(app, alice, place_order, email="jörg@exämple.com")
+    with smtp_server(smtp_port, smtputf8=True) as box:
+        await mail(app, settings, mailer, event)
+    [message] = box.messages
+    assert box.recipients == [["jörg@exämple.com"]]
+    assert message["To"] == "jörg@exämple.com"
+    assert b"=?" not in box.raw[0]
+    assert await handled_events(app) == 1
 
 
 async def test_a_confirmation_reads_the_order_and_its_customer_in_one_statement(

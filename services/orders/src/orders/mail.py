@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from email.message import EmailMessage
+from dataclasses import dataclass
+from email import charset, policy
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 from pydantic import BaseModel
@@ -32,11 +35,28 @@ class MissingRecipient(Exception):
     """The user's replica has not arrived yet; the consumer retries later."""
 
 
-def confirmation(order: Order, *, to: str, name: str, sender: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = f"Your order #{order.id} is paid"
+# The body in UTF-8, quoted-printable: 7-bit lines that any relay takes (no 8BITMIME
+# needed), and plain ASCII text stays readable as it is in the sink's .eml files.
+_BODY_CHARSET = charset.Charset("utf-8")
+_BODY_CHARSET.body_encoding = charset.QP
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A message ready for SMTP: the envelope's addresses and the bytes to send."""
+
+    sender: str
+    recipient: str
+    data: bytes
+
+
+def confirmation(order: Order, *, to: str, name: str, sender: str) -> Mail:
+    """The confirmation of a paid order, built and flattened without `email`'s header
+    registry, which parsed every address header when set and again when sent (1.2 ms of
+    CPU per mail; 0.35 ms this way, docs/checkout.md "A twelfth machine"). Headers are
+    written in UTF-8 (SMTPUTF8's form): an internationalized address stays an address
+    (compat32 would make it an encoded word); an ASCII one is written as it was."""
+    display_name, address = parseaddr(sender)
     lines = [
         f"Hello {name}," if name else "Hello,",
         "",
@@ -49,8 +69,16 @@ def confirmation(order: Order, *, to: str, name: str, sender: str) -> EmailMessa
         for item in order.items
     ]
     lines += ["", f"Total: {order.total_amount} {order.currency}", "", "Highload Shop"]
-    message.set_content("\n".join(lines))
-    return message
+    message = MIMEText("\n".join(lines) + "\n", "plain", _BODY_CHARSET)  # type: ignore[arg-type]
+    # A display name beyond ASCII becomes an encoded word, as RFC 2047 has it for names.
+    message["From"] = formataddr((display_name, address))
+    message["To"] = to
+    message["Subject"] = f"Your order #{order.id} is paid"
+    # RFC 5322's required origination date, and an id for replies and threading (from the
+    # sender's domain: `make_msgid` would otherwise look up this host's FQDN every time).
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = make_msgid(domain=address.rpartition("@")[2] or None)
+    return Mail(sender=address, recipient=to, data=message.as_bytes(policy=policy.SMTPUTF8))
 
 
 _local_hostname: str | None = None
@@ -80,27 +108,36 @@ class Mailer:
         self._client: aiosmtplib.SMTP | None = None
         self._lock = asyncio.Lock()  # one conversation at a time on the connection
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, mail: Mail) -> None:
         # Counted when the mail server answers: the send is the fact, not the commit.
         async with self._lock:
             try:
-                await self._send(message)
+                await self._send(mail)
             except (aiosmtplib.SMTPException, OSError):
                 shop_metrics.EMAILS.labels(outcome="failed").inc()
                 await self._drop()
                 raise
         shop_metrics.EMAILS.labels(outcome="sent").inc()
 
-    async def _send(self, message: EmailMessage) -> None:
+    async def _send(self, mail: Mail) -> None:
         client = self._client
         if client is not None and client.is_connected:
             try:
-                await client.send_message(message)
+                await self._transmit(client, mail)
                 return
             except aiosmtplib.SMTPServerDisconnected:
                 await self._drop()  # closed while idle: once more, on a new connection
         self._client = client = await self._connect()
-        await client.send_message(message)
+        await self._transmit(client, mail)
+
+    @staticmethod
+    async def _transmit(client: aiosmtplib.SMTP, mail: Mail) -> None:
+        # An address beyond ASCII needs the server's SMTPUTF8 (aiosmtplib refuses to send
+        # it without); ASCII mail is sent as to any server.
+        utf8 = not (mail.sender + mail.recipient).isascii()
+        await client.sendmail(
+            mail.sender, [mail.recipient], mail.data, mail_options=["SMTPUTF8"] if utf8 else []
+        )
 
     async def _connect(self) -> aiosmtplib.SMTP:
         settings = self.settings
