@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -22,10 +23,12 @@ from payments_support import (
 from payments.db.tables import inbox
 from payments.domain import processing
 from payments.domain.processing import ProviderTimeout, RetryPolicy
+from payments.provider.base import CardDetails, ProviderError
 from payments.provider.simulated import SimulatedProvider
 from payments.settings import PaymentsSettings
 from payments.worker import Worker
 from shared.events.streams import events_stream
+from shared.testing import count_statements
 
 URL = "/api/payments/"
 
@@ -210,3 +213,29 @@ async def test_a_provider_that_answers_too_late_is_asked_again_and_charges_once(
     assert charge.reference == payment.charge_id
     assert charge.requests >= 2
     assert len(await published(app, "payments.PaymentSucceeded")) == 1
+
+
+async def test_the_provider_records_a_call_in_one_round_trip(app: FastAPI) -> None:
+    """The simulated provider's record of a call is one upsert in autocommit (it commits
+    on its own, as a remote provider's does): no BEGIN and COMMIT around it. A repeated
+    key is answered from the record and counted; the refund of the charge likewise."""
+    provider = SimulatedProvider(app.state.engine)
+    source = await provider.tokenize(
+        CardDetails(number="4242424242424242", exp_month=1, exp_year=2090, cvc="321")
+    )
+    charge = {"source_token": source.token, "amount": Decimal("12.50"), "currency": "EUR"}
+    with count_statements(app.state.engine) as statements:
+        first = await provider.charge(idempotency_key="pay-1", **charge)
+    assert (len(statements.statements), statements.round_trips) == (1, 1)
+    again = await provider.charge(idempotency_key="pay-1", **charge)
+    assert again == first
+    assert first.succeeded
+    refund = {"charge_reference": first.reference, "amount": Decimal("12.50"), "currency": "EUR"}
+    refunded = await provider.refund(idempotency_key="refund-1", **refund)
+    assert refunded == await provider.refund(idempotency_key="refund-1", **refund)
+    [recorded] = await provider_charges(app)
+    [refund_record] = await provider_charges(app, kind="refund")
+    assert (recorded.reference, recorded.requests) == (first.reference, 2)
+    assert (refund_record.charge_reference, refund_record.requests) == (first.reference, 2)
+    with pytest.raises(ProviderError):  # the same key for another amount
+        await provider.charge(idempotency_key="pay-1", **{**charge, "amount": Decimal("1.00")})

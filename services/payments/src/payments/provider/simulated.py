@@ -16,9 +16,9 @@ import asyncio
 import random
 import secrets
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,6 +34,7 @@ from payments.provider.base import (
     RefundResult,
     TransientProviderError,
 )
+from shared.db import autocommit, bound_insert
 
 OK = "ok"
 TRANSIENT = "processing_error"
@@ -71,6 +72,28 @@ TEST_IBANS = {
 OUTCOMES = {OK, *HELD, *TEST_CARDS.values(), *TEST_PAYPAL_ACCOUNTS.values(), *TEST_IBANS.values()}
 TOKEN_PREFIX = "tok_sim_"  # noqa: S105 (a prefix, not a secret)
 
+_CHARGES = cast(Table, ProviderCharge.__table__)
+_RECORD_COLUMNS = (
+    "idempotency_key",
+    "kind",
+    "reference",
+    "charge_reference",
+    "amount",
+    "currency",
+    "succeeded",
+    "decline_code",
+)
+# A call's record, or a replay counted and the first record returned: one statement,
+# built once (docs/checkout.md, "Statements built once").
+_RECORD = (
+    bound_insert(ProviderCharge, *_RECORD_COLUMNS)
+    .on_conflict_do_update(
+        index_elements=[_CHARGES.c.idempotency_key],
+        set_={"requests": _CHARGES.c.requests + 1},
+    )
+    .returning(*_CHARGES.c)
+)
+
 
 def _outcome_of(details: PaymentDetails) -> str:
     if isinstance(details, CardDetails):
@@ -95,7 +118,9 @@ class SimulatedProvider:
     def __init__(
         self, engine: AsyncEngine, *, latency_s: float = 0.0, test_holds: bool = False
     ) -> None:
-        self.engine = engine
+        # Each of the provider's statements commits on its own, as a remote provider's
+        # records do: in autocommit, one round trip each (no BEGIN and COMMIT around it).
+        self.engine = autocommit(engine)
         self.latency_s = latency_s
         self.test_holds = test_holds
         # Calls made through this instance (tests count retries with it).
@@ -175,14 +200,9 @@ class SimulatedProvider:
 
     async def _record(self, *, key: str, **values: Any) -> dict[str, Any]:
         """Insert the call's record, or count a replay and return the first one."""
-        table = ProviderCharge.__table__
-        upsert = insert(ProviderCharge).values(idempotency_key=key, **values)
-        stmt = upsert.on_conflict_do_update(
-            index_elements=[table.c.idempotency_key],
-            set_={"requests": table.c.requests + 1},
-        ).returning(*table.c)
-        async with self.engine.begin() as conn:
-            row = dict((await conn.execute(stmt)).one()._mapping)
+        params = {"charge_reference": None, "decline_code": None, **values, "idempotency_key": key}
+        async with self.engine.connect() as conn:
+            row = dict((await conn.execute(_RECORD, params)).one()._mapping)
         if (row["kind"], row["amount"], row["currency"]) != (
             values["kind"],
             values["amount"],
@@ -199,7 +219,7 @@ class SimulatedProvider:
             .values(calls=ProviderHold.calls + 1)
             .returning(ProviderHold.key)
         )
-        async with self.engine.begin() as conn:
+        async with self.engine.connect() as conn:
             return (await conn.execute(stmt)).first() is not None
 
     async def _wait_for_release(self, key: str) -> None:
@@ -209,7 +229,7 @@ class SimulatedProvider:
         stmt = upsert.on_conflict_do_update(
             index_elements=[table.c.key], set_={"calls": table.c.calls + 1}
         ).returning(table.c.released)
-        async with self.engine.begin() as conn:
+        async with self.engine.connect() as conn:
             released = (await conn.execute(stmt)).scalar_one()
         while not released:
             await asyncio.sleep(HOLD_POLL_S)
