@@ -86,4 +86,4 @@ async def worker(
     await worker.orders_consumer.start()
     await worker.processor.start()
     yield worker
-    await worker.relay.wakeup.close()
+    await worker.relay.close()

@@ -131,7 +131,10 @@ async def publish_touched(
         stream=events_stream(scratch.schema),
         settings=settings,
     )
-    assert await relay.publish_pending() == len(events)
+    try:
+        assert await relay.publish_pending() == len(events)
+    finally:
+        await relay.close()
     return [str(envelope.event_id) for envelope in envelopes]
 
 

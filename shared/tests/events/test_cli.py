@@ -60,6 +60,7 @@ async def test_republish_a_range_of_outbox_rows(
         engine=engine, outbox=scratch.outbox, redis=redis, stream=stream, settings=EventSettings()
     )
     await relay.publish_pending()
+    await relay.close()
 
     output = await asyncio.to_thread(
         cli,

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 from asgi_correlation_id import correlation_id
 from events_support import Behaviour, Scratch, Touched, touched_handlers
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.events.consumer import StreamConsumer
@@ -25,17 +25,30 @@ from shared.events.streams import events_stream, parse_entries
 from shared.testing import count_statements, free_port
 from shared.testing import eventually_async as eventually
 
+MakeRelay = Callable[..., OutboxRelay]
 
-def make_relay(
-    engine: AsyncEngine, scratch: Scratch, redis: Redis, settings: EventSettings
-) -> OutboxRelay:
-    return OutboxRelay(
-        engine=engine,
-        outbox=scratch.outbox,
-        redis=redis,
-        stream=events_stream(scratch.schema),
-        settings=settings,
-    )
+
+@pytest.fixture
+async def make_relay(
+    engine: AsyncEngine, scratch: Scratch, redis: Redis
+) -> AsyncIterator[MakeRelay]:
+    """Relays on the scratch outbox; each one's own connection is closed after the test."""
+    made: list[OutboxRelay] = []
+
+    def make(settings: EventSettings, *, to: Redis = redis) -> OutboxRelay:
+        relay = OutboxRelay(
+            engine=engine,
+            outbox=scratch.outbox,
+            redis=to,
+            stream=events_stream(scratch.schema),
+            settings=settings,
+        )
+        made.append(relay)
+        return relay
+
+    yield make
+    for relay in made:
+        await relay.close()
 
 
 @contextlib.asynccontextmanager
@@ -75,9 +88,13 @@ async def unpublished(engine: AsyncEngine, scratch: Scratch) -> int:
 
 
 async def test_only_a_committed_event_is_published_and_only_once(
-    engine: AsyncEngine, scratch: Scratch, redis: Redis, settings: EventSettings
+    engine: AsyncEngine,
+    scratch: Scratch,
+    redis: Redis,
+    settings: EventSettings,
+    make_relay: MakeRelay,
 ) -> None:
-    relay = make_relay(engine, scratch, redis, settings)
+    relay = make_relay(settings)
     async with AsyncSession(engine) as session:
         async with session.begin():
             await scratch.outbox.publish(session, Touched(seq=1), aggregate_id="a")
@@ -105,25 +122,93 @@ async def test_only_a_committed_event_is_published_and_only_once(
     assert await unpublished(engine, scratch) == 0
 
 
-async def test_a_relay_pass_is_one_statement(
-    engine: AsyncEngine, scratch: Scratch, redis: Redis, settings: EventSettings
+async def test_a_relay_pass_is_two_statements_on_its_own_connection(
+    engine: AsyncEngine,
+    scratch: Scratch,
+    redis: Redis,
+    settings: EventSettings,
+    make_relay: MakeRelay,
 ) -> None:
-    """The relay's lock and the marking of its batch are one statement (with BEGIN and
-    COMMIT, three round trips): the pass runs several times per order."""
-    relay = make_relay(engine, scratch, redis, settings)
-    for seq in range(3):
+    """The relay reads a batch and marks it on a connection of its own, outside the
+    engine's pool, where it holds the relay lock from its first pass on: two statements
+    in autocommit per batch (three before: BEGIN, the lock and marks, COMMIT)."""
+    relay = make_relay(settings)
+    await publish(engine, scratch, aggregate="a", seq=0)
+    assert await relay.publish_batch() == 1  # takes the lock
+    for seq in range(1, 4):
         await publish(engine, scratch, aggregate="a", seq=seq)
+    queries: list[str] = []
+    (await relay.connection.connect()).add_query_logger(lambda q: queries.append(q.query))
     with count_statements(engine) as statements:
         assert await relay.publish_batch() == 3
-    assert statements.count == 1, statements.statements
+    await asyncio.sleep(0)  # asyncpg calls its query loggers soon after, not at once
+    assert statements.count == 0, statements.statements
+    assert [q.split()[0] for q in queries] == ["SELECT", "UPDATE"], queries
     events = await stream_events(redis, events_stream(scratch.schema))
-    assert [e.payload.seq for e in events] == [0, 1, 2]
+    assert [e.payload.seq for e in events] == [0, 1, 2, 3]
+    assert await unpublished(engine, scratch) == 0
+
+
+async def test_a_standby_relay_takes_over_when_the_leader_stops(
+    engine: AsyncEngine,
+    scratch: Scratch,
+    redis: Redis,
+    settings: EventSettings,
+    make_relay: MakeRelay,
+) -> None:
+    """The relay lock is its connection's: held between passes, so a second relay (another
+    replica's) publishes nothing while the first runs, and everything once it stopped."""
+    leader, standby = make_relay(settings), make_relay(settings)
+    await publish(engine, scratch, aggregate="a", seq=1)
+    assert await leader.publish_batch() == 1
+    await publish(engine, scratch, aggregate="a", seq=2)
+    assert await standby.publish_batch() == 0
+    await leader.close()
+    assert await standby.publish_batch() == 1
+    events = await stream_events(redis, events_stream(scratch.schema))
+    assert [e.payload.seq for e in events] == [1, 2]
+
+
+async def test_a_relay_whose_connection_was_cut_reconnects_and_publishes(
+    engine: AsyncEngine,
+    scratch: Scratch,
+    redis: Redis,
+    settings: EventSettings,
+    make_relay: MakeRelay,
+) -> None:
+    """PostgreSQL ends the relay's own connection (a restart, an operator's
+    pg_terminate_backend): the relay connects again, takes the lock again and goes on."""
+    relay = make_relay(settings.model_copy(update={"relay_poll_interval_seconds": 0.05}))
+    stream = events_stream(scratch.schema)
+    async with running(relay.run()) as (task,):
+        await publish(engine, scratch, aggregate="a", seq=1)
+        await eventually(lambda: redis.xlen(stream), seconds=5, what="the first pass")
+        async with engine.connect() as conn:
+            ended = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = :name"
+                ),
+                {"name": f"{scratch.schema}-relay"},
+            )
+        assert ended == 1
+        await publish(engine, scratch, aggregate="a", seq=2)
+
+        async def both() -> bool:
+            return [e.payload.seq for e in await stream_events(redis, stream)] == [1, 2]
+
+        await eventually(both, seconds=10, what="the event after the cut")
+        assert not task.done()
 
 
 async def test_a_relay_publishes_nothing_while_another_holds_the_lock(
-    engine: AsyncEngine, scratch: Scratch, redis: Redis, settings: EventSettings
+    engine: AsyncEngine,
+    scratch: Scratch,
+    redis: Redis,
+    settings: EventSettings,
+    make_relay: MakeRelay,
 ) -> None:
-    relay = make_relay(engine, scratch, redis, settings)
+    relay = make_relay(settings)
     await publish(engine, scratch, aggregate="a", seq=1)
     async with engine.begin() as other:  # another replica's relay, mid-pass
         assert await other.scalar(select(func.pg_try_advisory_xact_lock(relay_lock_key(scratch))))
@@ -134,12 +219,14 @@ async def test_a_relay_publishes_nothing_while_another_holds_the_lock(
 
 
 async def test_an_idle_relay_is_woken_by_notify(
-    engine: AsyncEngine, scratch: Scratch, redis: Redis, settings: EventSettings
+    engine: AsyncEngine,
+    scratch: Scratch,
+    redis: Redis,
+    settings: EventSettings,
+    make_relay: MakeRelay,
 ) -> None:
     # A poll interval far beyond the wait below: only LISTEN/NOTIFY can deliver in time.
-    relay = make_relay(
-        engine, scratch, redis, settings.model_copy(update={"relay_poll_interval_seconds": 600})
-    )
+    relay = make_relay(settings.model_copy(update={"relay_poll_interval_seconds": 600}))
     stream = events_stream(scratch.schema)
     async with running(relay.run()) as (task,):
         first = await publish(engine, scratch, aggregate="a", seq=1)
@@ -155,11 +242,15 @@ async def test_an_idle_relay_is_woken_by_notify(
 
 
 async def test_two_relays_publish_everything_in_order_per_aggregate(
-    engine: AsyncEngine, scratch: Scratch, redis: Redis, settings: EventSettings
+    engine: AsyncEngine,
+    scratch: Scratch,
+    redis: Redis,
+    settings: EventSettings,
+    make_relay: MakeRelay,
 ) -> None:
     stream = events_stream(scratch.schema)
     small_batches = settings.model_copy(update={"relay_batch_size": 7})
-    relays = [make_relay(engine, scratch, redis, small_batches) for _ in range(2)]
+    relays = [make_relay(small_batches) for _ in range(2)]
     aggregates, per_aggregate = [f"agg-{n}" for n in range(5)], 40
 
     async def writer(aggregate: str) -> list[str]:
@@ -196,14 +287,18 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 async def test_events_written_during_a_redis_outage_are_delivered_when_it_returns(
-    engine: AsyncEngine, scratch: Scratch, settings: EventSettings, tmp_path: Path
+    engine: AsyncEngine,
+    scratch: Scratch,
+    settings: EventSettings,
+    tmp_path: Path,
+    make_relay: MakeRelay,
 ) -> None:
     if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server (Debian: redis-server) for a Redis it may stop")
     port = free_port()
     stream = events_stream(scratch.schema)
     redis = Redis(host="127.0.0.1", port=port, decode_responses=True, socket_connect_timeout=1)
-    relay = make_relay(engine, scratch, redis, settings)
+    relay = make_relay(settings, to=redis)
     consumer = StreamConsumer(
         redis=redis,
         engine=engine,

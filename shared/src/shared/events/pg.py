@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 import asyncpg
 from sqlalchemy.engine import URL
-
-log = logging.getLogger(__name__)
 
 
 def asyncpg_dsn(url: URL) -> str:
@@ -17,28 +14,52 @@ def asyncpg_dsn(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class Wakeup:
-    """An asyncio.Event set by NOTIFY on a channel; without a connection, only timeouts wake."""
+# A connection of one's own has the engines' bounds (ServiceSettings' defaults).
+CONNECT_TIMEOUT_SECONDS = 3.0
+COMMAND_TIMEOUT_SECONDS = 10.0
+# What ends an asyncpg connection's work: the server or the network gone, or a timeout.
+CONNECTION_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
-    def __init__(self, dsn: str, channel: str) -> None:
+
+class ListeningConnection:
+    """A connection of its own, outside the engine's pool, that LISTENs on a channel:
+    `event` is set by each NOTIFY, and statements that need a session of their own (a
+    session-level advisory lock) run on it. Connected at first use and again after it
+    was closed or lost."""
+
+    def __init__(self, dsn: str, channel: str, *, application_name: str) -> None:
         self.dsn = dsn
         self.channel = channel
+        self.application_name = application_name
         self.event = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
 
     def _notified(self, *_: object) -> None:
         self.event.set()
 
-    async def ensure_listening(self) -> None:
-        """(Re)connect and LISTEN; on failure the caller keeps polling and tries again later."""
+    async def connect(self) -> asyncpg.Connection:
+        """The connection, LISTENing; (re)connected if it was closed. Raises one of
+        `CONNECTION_ERRORS` if PostgreSQL cannot be reached."""
         if self._conn is not None and not self._conn.is_closed():
-            return
+            return self._conn
+        conn = await asyncpg.connect(
+            self.dsn,
+            timeout=CONNECT_TIMEOUT_SECONDS,
+            command_timeout=COMMAND_TIMEOUT_SECONDS,
+            # Losing a commit of this connection in a crash only repeats its work (the
+            # relay publishes the rows again; consumers dedupe): no fsync wait per commit.
+            server_settings={
+                "application_name": self.application_name,
+                "synchronous_commit": "off",
+            },
+        )
         try:
-            self._conn = await asyncpg.connect(self.dsn)
-            await self._conn.add_listener(self.channel, self._notified)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("cannot LISTEN on %s, polling instead: %s", self.channel, exc)
-            await self.close()
+            await conn.add_listener(self.channel, self._notified)
+        except BaseException:
+            conn.terminate()
+            raise
+        self._conn = conn
+        return conn
 
     async def wait(self, seconds: float) -> None:
         """Return on the next notification or after `seconds`."""
@@ -50,5 +71,5 @@ class Wakeup:
         if conn is not None and not conn.is_closed():
             try:
                 await conn.close(timeout=2)
-            except (OSError, TimeoutError, asyncpg.PostgresError):
+            except CONNECTION_ERRORS:
                 conn.terminate()

@@ -1,13 +1,16 @@
 """The relay: publishes outbox rows to the service's stream in id order.
 
-Each batch is one transaction whose one statement takes a transaction-scoped advisory
-lock and marks the batch, so relays on the same outbox (one per replica) publish one
-batch at a time, in order, and a relay that dies mid-batch releases the lock with its
-connection. Rows are marked
-published in that transaction, which commits only after Redis accepted them: a crash in
-between publishes them twice (consumers dedupe), a Redis outage rolls the marks back and
-the rows wait. NOTIFY wakes an idle relay at once; a poll interval covers a lost LISTEN
-connection.
+Each relay (one per worker replica) has a PostgreSQL connection of its own, outside the
+engine's pool, on which it LISTENs for the outbox's NOTIFY and holds the relay lock: a
+session-level advisory lock, taken at its first pass and kept while the connection
+lives, so one relay publishes at a time, in order, and another takes over when its
+connection ends (the process stopped or died, PostgreSQL restarted). A pass is two
+statements in autocommit on that connection: read the oldest unpublished rows, XADD them
+in one pipeline, mark them published. A crash between the XADD and the marks publishes
+them twice (consumers dedupe); a Redis outage leaves them unmarked, to wait. A poll
+interval covers a lost notification. (Before 2026-12-03 a pass was a transaction on a
+pooled connection with a transaction-scoped lock: BEGIN, the lock and the marks in one
+statement, COMMIT after the XADD: docs/events.md.)
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ import asyncio
 import logging
 import time
 
+import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Boolean, Table, Text, and_, func, select, update
+from sqlalchemy import Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.events.metrics import EVENTS_PUBLISHED
 from shared.events.outbox import Outbox, notify_channel
-from shared.events.pg import Wakeup, asyncpg_dsn
+from shared.events.pg import CONNECTION_ERRORS, ListeningConnection, asyncpg_dsn
 from shared.events.retention import prune_outbox, trim_stream
 from shared.events.settings import EventSettings
 from shared.events.stats import refresh_outbox_gauge
@@ -33,9 +37,18 @@ from shared.runtime import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
+# The statements of a pass run on the relay's own asyncpg connection, as SQL: they are
+# the relay's only ones, and each order makes several passes (a statement through a
+# session cost ~4 times its round trip in CPU on the dev machines: docs/checkout.md).
+_LOCK = "SELECT pg_try_advisory_lock(hashtext($1))"
+_READ = """SELECT id, event_id, type, envelope::text AS envelope_json FROM {outbox}
+WHERE published_at IS NULL ORDER BY id LIMIT $1"""
+_MARK = "UPDATE {outbox} SET published_at = now() WHERE id = ANY($1::bigint[])"
+
 
 class OutboxRelay:
-    """Moves committed outbox rows to `stream`; run one per replica with `await run()`."""
+    """Moves committed outbox rows to `stream`; run one per replica with `await run()`,
+    `close()` it when done (its connection holds the relay lock)."""
 
     def __init__(
         self,
@@ -51,41 +64,17 @@ class OutboxRelay:
         self.redis = redis
         self.stream = stream
         self.settings = settings
-        self.wakeup = Wakeup(asyncpg_dsn(engine.url), notify_channel(outbox.schema))
+        self.connection = ListeningConnection(
+            asyncpg_dsn(engine.url),
+            notify_channel(outbox.schema),
+            application_name=f"{outbox.schema}-relay",
+        )
+        self._lock_name = f"{outbox.schema}.outbox"
+        self._leading_on: asyncpg.Connection | None = None  # the connection holding the lock
+        name = f'"{outbox.schema}"."{self.table.name}"'
+        self._read = _READ.format(outbox=name)
+        self._mark = _MARK.format(outbox=name)
         self._next_maintenance = 0.0
-        # Built once: a pass runs it several times per order (a statement built per call
-        # is built and given a cache key again every time: docs/checkout.md).
-        table = self.table
-        # The relay lock, and no fsync at this commit (losing it in a crash only publishes
-        # the rows again), as an InitPlan: evaluated once, before any row is marked.
-        held = func.pg_try_advisory_xact_lock(
-            func.hashtext(f"{outbox.schema}.outbox"), type_=Boolean
-        )
-        no_fsync = func.set_config("synchronous_commit", "off", True).is_not(None)
-        gate = select(and_(held, no_fsync)).scalar_subquery()
-        oldest = (
-            select(table.c.id)
-            .where(table.c.published_at.is_(None))
-            .order_by(table.c.id)
-            .limit(settings.relay_batch_size)
-        )
-        # Lock and marks in one statement, the marks in the pass's transaction (if Redis
-        # fails, the rollback unmarks them). The statement's snapshot is older than the
-        # lock: rows another relay marked in between are still unmarked in it, so the
-        # outer `published_at IS NULL` is checked again on each row's latest version
-        # (READ COMMITTED re-checks an updated row) and skips them.
-        self._mark = (
-            update(table)
-            .where(gate, table.c.published_at.is_(None), table.c.id.in_(oldest.scalar_subquery()))
-            .values(published_at=func.now())
-            # As text: PostgreSQL renders the JSON, Python need not parse it.
-            .returning(
-                table.c.id,
-                table.c.event_id,
-                table.c.type,
-                table.c.envelope.cast(Text).label("envelope_json"),
-            )
-        )
 
     async def run(self) -> None:
         """Publish until cancelled; errors of Redis or PostgreSQL only delay publication."""
@@ -93,19 +82,23 @@ class OutboxRelay:
             while True:
                 raise_if_cancelled()
                 # Cleared before draining: a NOTIFY that arrives meanwhile triggers another pass.
-                self.wakeup.event.clear()
-                await self.wakeup.ensure_listening()
+                self.connection.event.clear()
                 try:
                     await self.publish_pending()
                     await self._maintain()
-                except (RedisError, SQLAlchemyError, OSError) as exc:
+                except (RedisError, SQLAlchemyError, *CONNECTION_ERRORS) as exc:
                     log.warning("relay of %s paused: %s", self.stream, exc)
                     # Not woken by every commit while Redis or PostgreSQL is down.
                     await asyncio.sleep(self.settings.relay_poll_interval_seconds)
                     continue
-                await self.wakeup.wait(self.settings.relay_poll_interval_seconds)
+                await self.connection.wait(self.settings.relay_poll_interval_seconds)
         finally:
-            await self.wakeup.close()
+            await self.close()
+
+    async def close(self) -> None:
+        """Close the relay's connection, which releases the relay lock."""
+        self._leading_on = None
+        await self.connection.close()
 
     async def publish_pending(self) -> int:
         """Publish batches until the backlog is gone (or another relay holds the lock)."""
@@ -118,23 +111,42 @@ class OutboxRelay:
                 return total
 
     async def publish_batch(self) -> int:
-        """Publish the oldest unpublished rows in one transaction; returns how many."""
-        async with self.engine.begin() as conn:
-            # None marked: nothing to publish, or another relay holds the lock (it drains
-            # what we were woken for).
-            marked = await conn.execute(self._mark)
-            rows = sorted(marked.all(), key=lambda row: row.id)
+        """Publish the oldest unpublished rows, if this relay holds the relay lock (else
+        another relay drains what we were woken for); returns how many."""
+        try:
+            conn = await self._leading()
+            if conn is None:
+                return 0
+            rows = await conn.fetch(self._read, self.settings.relay_batch_size)
             if not rows:
                 return 0
             pipe = self.redis.pipeline(transaction=False)
             for row in rows:
                 fields = entry_fields(
-                    event_id=str(row.event_id), event_type=row.type, envelope_json=row.envelope_json
+                    event_id=str(row["event_id"]),
+                    event_type=row["type"],
+                    envelope_json=row["envelope_json"],
                 )
                 pipe.xadd(self.stream, fields)  # type: ignore[arg-type]
             await pipe.execute()
+            await conn.execute(self._mark, [row["id"] for row in rows])
+        except CONNECTION_ERRORS:
+            # A connection in doubt is given up with its lock: the next pass connects and
+            # takes the lock again (or another relay does).
+            await self.close()
+            raise
         EVENTS_PUBLISHED.labels(self.stream).inc(len(rows))
         return len(rows)
+
+    async def _leading(self) -> asyncpg.Connection | None:
+        """The relay's connection, if it holds the relay lock: taken once per connection,
+        held until the connection ends; None while another relay's connection holds it."""
+        conn = await self.connection.connect()
+        if self._leading_on is not conn:
+            if not await conn.fetchval(_LOCK, self._lock_name):
+                return None
+            self._leading_on = conn
+        return conn
 
     async def _maintain(self) -> None:
         """Run housekeeping once per maintenance interval."""
