@@ -4,7 +4,8 @@ Each relay (one per worker replica) has a PostgreSQL connection of its own, outs
 engine's pool, on which it LISTENs for the outbox's NOTIFY and holds the relay lock: a
 session-level advisory lock, taken at its first pass and kept while the connection
 lives, so one relay publishes at a time, in order, and another takes over when its
-connection ends (the process stopped or died, PostgreSQL restarted). A pass is two
+connection ends (the process stopped or died, PostgreSQL restarted) or when it fails to
+publish (it lets the lock go). A pass is two
 statements in autocommit on that connection: read the oldest unpublished rows, XADD them
 in one pipeline, mark them published. A crash between the XADD and the marks publishes
 them twice (consumers dedupe); a Redis outage leaves them unmarked, to wait. A poll
@@ -130,9 +131,10 @@ class OutboxRelay:
                 pipe.xadd(self.stream, fields)  # type: ignore[arg-type]
             await pipe.execute()
             await conn.execute(self._mark, [row["id"] for row in rows])
-        except CONNECTION_ERRORS:
-            # A connection in doubt is given up with its lock: the next pass connects and
-            # takes the lock again (or another relay does).
+        except (RedisError, *CONNECTION_ERRORS):
+            # The lock is given up with the connection: another replica's relay, whose
+            # Redis or PostgreSQL may be reachable, can publish meanwhile; this one
+            # connects and tries for the lock again at its next pass.
             await self.close()
             raise
         EVENTS_PUBLISHED.labels(self.stream).inc(len(rows))
