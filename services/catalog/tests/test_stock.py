@@ -7,12 +7,13 @@ import random
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
-from catalog.db.tables import Product, StockOrder, StockReservation, outbox
+from catalog.db.tables import Product, StockOrder, StockReservation, inbox, outbox
 from catalog.domain import stock
+from catalog.events.handlers import build_handlers
 from shared.db import commit
-from shared.testing import count_statements
+from shared.testing import count_statements, deliver, envelope
 
 
 async def reserve(app: FastAPI, order_id: int, lines: list[tuple[int, int]]) -> bool | None:
@@ -136,6 +137,38 @@ async def test_paid_then_cancelled_order_gives_units_back(app: FastAPI, make_pro
     assert await stock_of(app, a.id) == 1
     await release(app, 1)
     assert await stock_of(app, a.id) == 5
+
+
+async def test_a_paid_order_commits_its_stock_in_one_round_trip(
+    app: FastAPI, make_product: Any
+) -> None:
+    """OrderPaid's one conditional update (only a reserved order becomes committed) runs in
+    autocommit with no inbox row: it is idempotent by itself, and it cannot come before
+    its order's reservation, which the catalog committed before the order could be paid
+    (its StockReserved made the order payable). A redelivery changes nothing."""
+    a = await make_product("A", stock_quantity=5)
+    await reserve(app, 1, [(a.id, 4)])
+    paid = envelope("orders.OrderPaid", {"order_id": 1, "user_id": 2}, aggregate_id=1)
+    handlers = build_handlers(app.state.product_cache)
+    with count_statements(app.state.engine) as counted:
+        for _ in range(2):  # delivered, then redelivered
+            await deliver(
+                [paid],
+                redis=app.state.redis,
+                engine=app.state.engine,
+                inbox=inbox,
+                group="catalog",
+                handlers=handlers,
+            )
+    # The consumer's own: its checks of the database and the inbox's retention.
+    own = [s for s in counted.statements if s == "SELECT 1" or s.startswith("DELETE FROM")]
+    handled = [s.split(" SET")[0] for s in counted.statements if s not in own]
+    assert handled == ["UPDATE catalog.stock_orders"] * 2, counted.statements
+    assert counted.transactions == len(own)
+    assert await stock_of(app, a.id) == 1
+    async with app.state.engine.connect() as conn:
+        assert (await conn.execute(select(StockOrder.status))).scalar_one() == "committed"
+        assert (await conn.execute(select(func.count()).select_from(inbox))).scalar_one() == 0
 
 
 async def test_cancellation_overtaking_placement_reserves_nothing(

@@ -40,7 +40,11 @@ def build_handlers(cache: ProductCache) -> EventHandlers:
         lines = [(line.product_id, line.quantity) for line in event.payload.lines]
         await stock.reserve(session, cache, order_id=event.payload.order_id, lines=lines)
 
-    @handlers.on("orders.OrderPaid", OrderPaid)
+    # One conditional update, idempotent by itself: in autocommit, no inbox row. It runs
+    # before its batch's transactional entries, but its order's reservation is never among
+    # them: the catalog committed it before the order could be paid (StockReserved is
+    # what made it payable). A cancellation of the paid order releases either way.
+    @handlers.autocommit("orders.OrderPaid", OrderPaid)
     async def commit(session: AsyncSession, event: Envelope[OrderPaid]) -> None:
         await stock.commit(session, order_id=event.payload.order_id)
 
