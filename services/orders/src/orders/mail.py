@@ -53,7 +53,7 @@ class Mail:
 def confirmation(order: Order, *, to: str, name: str, sender: str) -> Mail:
     """The confirmation of a paid order, built and flattened without `email`'s header
     registry, which parsed every address header when set and again when sent (1.2 ms of
-    CPU per mail; 0.35 ms this way, docs/checkout.md "A twelfth machine"). Headers are
+    CPU per mail; 0.37 ms this way, docs/checkout.md "A twelfth machine"). Headers are
     written in UTF-8 (SMTPUTF8's form): an internationalized address stays an address
     (compat32 would make it an encoded word); an ASCII one is written as it was."""
     display_name, address = parseaddr(sender)

@@ -5,13 +5,13 @@ engine's pool, on which it LISTENs for the outbox's NOTIFY and holds the relay l
 session-level advisory lock, taken at its first pass and kept while the connection
 lives, so one relay publishes at a time, in order, and another takes over when its
 connection ends (the process stopped or died, PostgreSQL restarted) or when it fails to
-publish (it lets the lock go). A pass is two
-statements in autocommit on that connection: read the oldest unpublished rows, XADD them
-in one pipeline, mark them published. A crash between the XADD and the marks publishes
-them twice (consumers dedupe); a Redis outage leaves them unmarked, to wait. A poll
-interval covers a lost notification. (Before 2026-12-03 a pass was a transaction on a
-pooled connection with a transaction-scoped lock: BEGIN, the lock and the marks in one
-statement, COMMIT after the XADD: docs/events.md.)
+publish (it lets the lock go). A pass is two statements in autocommit on that
+connection: read the oldest unpublished rows, XADD them in one pipeline, mark them
+published. A crash between the XADD and the marks publishes them twice (consumers
+dedupe); a Redis outage leaves them unmarked, to wait. A poll interval covers a lost
+notification. (Before 2026-12-03 a pass was a transaction on a pooled connection with a
+transaction-scoped lock: BEGIN, the lock and the marks in one statement, COMMIT after the
+XADD: docs/events.md.)
 """
 
 from __future__ import annotations
