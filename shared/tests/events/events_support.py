@@ -110,6 +110,20 @@ def touched_handlers(scratch: Scratch, behaviour: Behaviour) -> EventHandlers:
     return handlers
 
 
+def scratch_relay(
+    engine: AsyncEngine, redis: Redis, scratch: Scratch, settings: EventSettings
+) -> OutboxRelay:
+    """A relay of the scratch outbox to its stream (`close()` it: its connection holds the
+    relay lock)."""
+    return OutboxRelay(
+        engine=engine,
+        outbox=scratch.outbox,
+        redis=redis,
+        stream=events_stream(scratch.schema),
+        settings=settings,
+    )
+
+
 async def publish_touched(
     engine: AsyncEngine,
     redis: Redis,
@@ -124,13 +138,7 @@ async def publish_touched(
             await scratch.outbox.publish(session, payload, aggregate_id=aggregate)
             for aggregate, payload in events
         ]
-    relay = OutboxRelay(
-        engine=engine,
-        outbox=scratch.outbox,
-        redis=redis,
-        stream=events_stream(scratch.schema),
-        settings=settings,
-    )
+    relay = scratch_relay(engine, redis, scratch, settings)
     try:
         assert await relay.publish_pending() == len(events)
     finally:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from asgi_correlation_id import correlation_id
-from events_support import Behaviour, Scratch, Touched, touched_handlers
+from events_support import Behaviour, Scratch, Touched, scratch_relay, touched_handlers
 from redis.asyncio import Redis
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -36,13 +36,7 @@ async def make_relay(
     made: list[OutboxRelay] = []
 
     def make(settings: EventSettings, *, to: Redis = redis) -> OutboxRelay:
-        relay = OutboxRelay(
-            engine=engine,
-            outbox=scratch.outbox,
-            redis=to,
-            stream=events_stream(scratch.schema),
-            settings=settings,
-        )
+        relay = scratch_relay(engine, to, scratch, settings)
         made.append(relay)
         return relay
 
