@@ -116,6 +116,8 @@ async def test_unreachable_service_makes_health_503_and_docs_still_served() -> N
             asset = await client.get("/docs/assets/swagger-init.js")
             assert asset.status_code == 200
             assert "SwaggerUIBundle" in asset.text
+            metrics = (await client.get("/metrics")).text
+            assert 'handler="/docs/assets",method="GET",status="200"' in metrics
 
 
 async def test_public_health_is_a_cached_summary_naming_no_replica() -> None:

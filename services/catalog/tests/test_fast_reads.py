@@ -295,3 +295,23 @@ async def test_hits_are_counted_like_the_routes_answers(
         and 'status="200"' in line
     ]
     assert count.endswith(" 3.0")
+
+
+async def test_list_hits_and_not_modified_hits_are_counted_under_the_list_route(
+    client: httpx.AsyncClient, make_product: Any
+) -> None:
+    await make_product()
+    first = await client.get("/api/products/")  # a miss through the route fills the cache
+    hit = await client.get("/api/products")  # a hit through the fast path, without the slash
+    assert hit.status_code == 200
+    again = await client.get("/api/products/", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    metrics = (await client.get("/metrics")).text.splitlines()
+    prefix = "http_requests_total{"
+    counted = {
+        line[len(prefix) : line.rindex("}")]: line.rsplit(" ", 1)[1]
+        for line in metrics
+        if line.startswith(prefix)
+    }
+    assert counted['handler="/api/products/",method="GET",status="200"'] == "2.0"
+    assert counted['handler="/api/products/",method="GET",status="304"'] == "1.0"

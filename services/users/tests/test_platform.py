@@ -30,6 +30,26 @@ async def test_metrics_count_requests(client: httpx.AsyncClient) -> None:
     assert any('handler="/api/users/me/"' in line and 'le="0.005"' in line for line in buckets)
 
 
+async def test_metrics_label_every_request_by_its_route_template(
+    client: httpx.AsyncClient,
+) -> None:
+    """The handler label is the matched route's template, whatever the answer: a path
+    parameter, a path without its slash, no route at all ("none"); the health and
+    metrics endpoints are not counted."""
+    await client.get("/api/users/123/")
+    await client.get("/api/users/me")
+    await client.get("/api/nothing-here/")
+    await client.get("/health/live")
+    await client.get("/metrics")
+    lines = (await client.get("/metrics")).text.splitlines()
+    prefix = "http_requests_total{"
+    counted = {line[len(prefix) : line.rindex("}")] for line in lines if line.startswith(prefix)}
+    assert 'handler="/api/users/{user_id}/",method="GET",status="401"' in counted
+    assert 'handler="/api/users/me/",method="GET",status="401"' in counted
+    assert 'handler="none",method="GET",status="404"' in counted
+    assert not [label for label in counted if "/health" in label or "/metrics" in label]
+
+
 async def test_request_id_is_kept_or_made(client: httpx.AsyncClient) -> None:
     given = await client.get("/health/live", headers={"X-Request-ID": "abc-123"})
     assert given.headers["X-Request-ID"] == "abc-123"

@@ -24,10 +24,12 @@ from catalog.api import list_query
 from catalog.api.http_cache import MEDIA_TYPE, cache_headers, not_modified
 from catalog.db.cache import Entry, ProductCache
 from shared.api.ids import MAX_ID
+from shared.metrics import ROUTE_TEMPLATE
 
 log = logging.getLogger(__name__)
 
 LIST_PATH = "/api/products/"
+DETAIL_TEMPLATE = "/api/products/{product_id}/"  # the route's, for the metrics' label
 DETAIL_PATH = re.compile(r"/api/products/([0-9]{1,19})/")
 # After a Redis error, requests go straight to the route for this long: it reads
 # PostgreSQL, and a Redis that is down is not asked twice per request.
@@ -57,6 +59,7 @@ class CachedReads:
         if entry is None:
             await self.app(scope, receive, send)
             return
+        scope[ROUTE_TEMPLATE] = LIST_PATH if path == LIST_PATH else DETAIL_TEMPLATE
         await _answer(scope, send, entry)
 
     async def _cached(self, scope: Scope, path: str) -> Entry | None:
