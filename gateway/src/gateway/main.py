@@ -19,7 +19,6 @@ from gateway.settings import GatewaySettings
 from gateway.upstreams import Upstreams
 from shared.api.problems import install_error_handlers
 from shared.logs import configure_logging
-from shared.metrics import install_metrics
 from shared.middleware import install_outer_middleware
 
 DESCRIPTION = """The public API of Highload Shop, as served by its gateway: every service's
@@ -94,8 +93,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(docs_router)
     app.mount(ASSETS_URL, Assets(), name="docs-assets")
     install_error_handlers(app)
-    install_metrics(app)
-
     install_outer_middleware(
         app,
         replica_name=settings.replica_name,

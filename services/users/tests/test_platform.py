@@ -33,11 +33,14 @@ async def test_metrics_count_requests(client: httpx.AsyncClient) -> None:
 async def test_metrics_label_every_request_by_its_route_template(
     client: httpx.AsyncClient,
 ) -> None:
-    """The handler label is the matched route's template, whatever the answer: a path
-    parameter, a path without its slash, no route at all ("none"); the health and
-    metrics endpoints are not counted."""
+    """The handler label is the matched route's template, whatever the answer and
+    whichever layer gave it: a path parameter, a path without its slash, a method the
+    path lacks (405), a body over the limit (413), no route at all ("none"); the health
+    and metrics endpoints are not counted."""
     await client.get("/api/users/123/")
     await client.get("/api/users/me")
+    await client.delete("/api/auth/login/")
+    await client.post("/api/auth/register", content=b"x" * (2 * 1024 * 1024))
     await client.get("/api/nothing-here/")
     await client.get("/health/live")
     await client.get("/metrics")
@@ -46,6 +49,8 @@ async def test_metrics_label_every_request_by_its_route_template(
     counted = {line[len(prefix) : line.rindex("}")] for line in lines if line.startswith(prefix)}
     assert 'handler="/api/users/{user_id}/",method="GET",status="401"' in counted
     assert 'handler="/api/users/me/",method="GET",status="401"' in counted
+    assert 'handler="/api/auth/login/",method="DELETE",status="405"' in counted
+    assert 'handler="/api/auth/register/",method="POST",status="413"' in counted
     assert 'handler="none",method="GET",status="404"' in counted
     assert not [label for label in counted if "/health" in label or "/metrics" in label]
 

@@ -26,11 +26,9 @@ from shared.errors import BAD_REQUEST_SLUG
 from shared.events.envelope import EventCatalog, export_json_schemas
 from shared.health import router as health_router
 from shared.logs import configure_logging
-from shared.metrics import install_metrics
 from shared.middleware import (
     NoStoreMiddleware,
     StaticPathMethodsMiddleware,
-    TrailingSlashMiddleware,
     install_outer_middleware,
 )
 from shared.redis_client import create_redis
@@ -208,14 +206,15 @@ def create_service_app(
     for middleware in inner_middleware:
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     app.state.before_malformed_body = authenticate_before_body
-    install_metrics(app)
     app.openapi = _problem_openapi(app, events)  # type: ignore[method-assign]
 
     # Added innermost first: the request id wraps everything, so every log line has it.
     app.add_middleware(StaticPathMethodsMiddleware)
-    app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(NoStoreMiddleware, prefixes=no_store_prefixes)
     install_outer_middleware(
-        app, replica_name=settings.replica_name, max_body_bytes=settings.max_body_bytes
+        app,
+        replica_name=settings.replica_name,
+        max_body_bytes=settings.max_body_bytes,
+        trailing_slash_prefix="/api/",
     )
     return app

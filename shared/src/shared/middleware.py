@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.api.problems import PROBLEM_MEDIA_TYPE, problem_response
 from shared.logs import AccessLogMiddleware
+from shared.metrics import install_metrics
 
 
 class BodySizeLimitMiddleware:
@@ -264,14 +265,21 @@ def install_outer_middleware(
     replica_name: str | None,
     max_body_bytes: int,
     quiet_paths: Sequence[str] = ("/health", "/metrics"),
+    trailing_slash_prefix: str | None = None,
 ) -> None:
-    """The outermost layers of every app, the services' and the gateway's, added last:
-    X-Served-By, the body size limit, the access log (not for `quiet_paths`), the
-    request id around them, so every log line carries it, and the time of arrival
-    outside everything."""
+    """The outermost layers of every app, the services' and the gateway's, added last
+    (from the inside out): X-Served-By, the body size limit, the HTTP metrics (around
+    every layer that answers, so a 405 or a 413 is counted too), the trailing slash
+    under `trailing_slash_prefix` (so the metrics label such a path with its route),
+    the access log (not for `quiet_paths`; the path as the client sent it), the request
+    id around them, so every log line carries it, and the time of arrival outside
+    everything."""
     if replica_name:
         app.add_middleware(ServedByMiddleware, name=replica_name)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    install_metrics(app)
+    if trailing_slash_prefix is not None:
+        app.add_middleware(TrailingSlashMiddleware, prefix=trailing_slash_prefix)
     app.add_middleware(AccessLogMiddleware, quiet_paths=tuple(quiet_paths))
     app.add_middleware(
         CorrelationIdMiddleware,
