@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from jose import jwk, jwt
 
 from shared.testing import bearer
+from users.domain.tokens import issue_access_token
 from users.keys import SigningKeys, generate_private_key
 
 ISSUER, AUDIENCE = "highload-shop-users", "highload-shop"
@@ -73,6 +75,29 @@ async def test_jwks_publishes_the_key_that_signs_tokens(
     assert claims["iss"] == ISSUER
     assert claims["staff"] is False
     assert 899 < claims["exp"] - claims["iat"] <= 900  # iat has milliseconds
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.0004, 0.4996, 0.9995, 0.9999])
+def test_a_token_is_never_stamped_later_than_it_was_issued(tmp_path: Path, fraction: float) -> None:
+    """`iat` has milliseconds, cut, never rounded up: a token issued just before a user's
+    revocation (its "not before", full precision) must not look issued after it, and it
+    lives exactly its lifetime, give or take a millisecond."""
+    generate_private_key(tmp_path / "key.pem")
+    pem = (tmp_path / "key.pem").read_text()
+    keys = SigningKeys(private_pem=pem, kid="k", public_jwks={})
+    now = datetime.fromtimestamp(1_796_353_980 + fraction, UTC)
+    token = issue_access_token(
+        user_id=1,
+        is_staff=False,
+        keys=keys,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        now=now,
+        ttl=timedelta(seconds=900),
+    )
+    claims = jwt.get_unverified_claims(token)
+    assert now.timestamp() - 0.001 < claims["iat"] <= now.timestamp()
+    assert 899 < claims["exp"] - claims["iat"] <= 900
 
 
 async def test_missing_or_malformed_authorization_is_401(client: httpx.AsyncClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -30,8 +31,9 @@ def issue_access_token(
         "aud": audience,
         "sub": str(user_id),
         # To the millisecond (a NumericDate may have a fraction): a revocation at time t
-        # refuses tokens issued before t, and accepts one issued a moment after it.
-        "iat": round(now.timestamp(), 3),
+        # refuses tokens issued before t, and accepts one issued a moment after it. Cut,
+        # not rounded: rounded up, a token issued just before t looked issued after it.
+        "iat": math.floor(now.timestamp() * 1000) / 1000,
         "exp": int((now + ttl).timestamp()),
         "jti": uuid.uuid4().hex,
         "staff": is_staff,
