@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Select, bindparam, select, text
+from sqlalchemy import BigInteger, Select, Table, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,9 +25,11 @@ PENDING_COLUMNS = (
     "card_exp_month",
     "card_exp_year",
 )
-# The ORM's insert, not `shared.db.bound_insert`'s table: its RETURNING gives a Payment.
+# On the table, not the mapped class: the ORM runs an insert with parameters through its
+# bulk path, which builds the statement again at each execution (a payment request cost
+# 0.4-0.5 ms more CPU that way). The row comes back as a detached Payment.
 _INSERT_PENDING = (
-    insert(Payment)
+    insert(cast(Table, Payment.__table__))
     .values({name: bindparam(name) for name in PENDING_COLUMNS})
     .values(status="pending")
     .on_conflict_do_nothing(
@@ -35,7 +37,7 @@ _INSERT_PENDING = (
         # Literal, as in the index: PostgreSQL cannot match a predicate with parameters.
         index_where=text(ACTIVE_PREDICATE),
     )
-    .returning(Payment)
+    .returning(*cast(Table, Payment.__table__).c)
 )
 _active = select(Payment).where(
     Payment.order_id == bindparam("order_id", type_=BigInteger),
@@ -57,7 +59,8 @@ async def insert_pending(session: AsyncSession, **values: Any) -> Payment | None
     A concurrent insert for the same order makes this wait on the partial unique index
     until that transaction ends, then yields to it if it committed.
     """
-    return (await session.execute(_INSERT_PENDING, values)).scalar_one_or_none()
+    row = (await session.execute(_INSERT_PENDING, values)).one_or_none()
+    return None if row is None else Payment(**row._mapping)
 
 
 async def active_for_order(session: AsyncSession, order_id: int) -> Payment | None:
