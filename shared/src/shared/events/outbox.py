@@ -113,6 +113,9 @@ class Outbox:
     def __init__(self, metadata: MetaData) -> None:
         self.table = outbox_table(metadata)
         self.schema: str = metadata.schema or ""
+        # Built once: every event of the shop is inserted by it, and a statement built
+        # per call is given a cache key again each time (docs/checkout.md).
+        self._insert = insert(self.table)
 
     async def publish(
         self,
@@ -130,4 +133,4 @@ class Outbox:
     async def add(self, session: AsyncSession, *envelopes: Envelope[Any]) -> None:
         """Record ready-made envelopes (in this order) in the caller's transaction."""
         if envelopes:
-            await session.execute(insert(self.table), [outbox_row(e) for e in envelopes])
+            await session.execute(self._insert, [outbox_row(e) for e in envelopes])
