@@ -291,5 +291,5 @@ async def test_a_reaction_that_waited_for_the_lock_sees_the_change_it_waited_for
     change = await paying
     assert change is not None
     assert (change.source, change.target) == (OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)
-    async with app.state.sessionmaker() as session:
-        assert (await orders_repo.get(session, order["id"])).status == "paid"
+    async with app.state.engine.connect() as conn:
+        assert (await orders_repo.read(conn, order["id"]))[0].status == "paid"

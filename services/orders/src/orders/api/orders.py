@@ -22,7 +22,7 @@ from shared.api.idempotency import OptionalIdempotencyKey
 from shared.api.ids import PathId
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser, Principal, StaffUser
-from shared.db import DbSession, read_session
+from shared.db import DbSession, read_connection, read_session
 from shared.errors import Busy
 from shared.idempotency import Answer
 from shared.middleware import received_at
@@ -161,8 +161,8 @@ async def get_order(
 async def _read(request: Request, user: Principal, order_id: int) -> OrderOut:
     # One statement in autocommit: no BEGIN and COMMIT round trips, and the connection
     # goes back to the pool as soon as the order is read.
-    async with read_session(request) as session:
-        return OrderOut.model_validate(await lifecycle.get(session, user, order_id))
+    async with read_connection(request) as conn:
+        return OrderOut.of_rows(await lifecycle.read(conn, user, order_id))
 
 
 async def _await_change(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -14,6 +15,7 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
 )
+from sqlalchemy import Row
 
 from orders.db.tables import Cart, CartItem, Wishlist, WishlistItem
 from orders.domain import money
@@ -196,3 +198,33 @@ class OrderOut(BaseModel):
     items: list[OrderLineOut]
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[Row[Any]]) -> OrderOut:
+        """From `orders.read`'s rows: the order's columns on each, a line's on each but
+        the one of an order without lines."""
+        order = rows[0]
+        return cls(
+            id=order.id,
+            user_id=order.user_id,
+            status=OrderStatus(order.status),
+            total_amount=order.total_amount,
+            currency=order.currency,
+            cancel_reason=order.cancel_reason,
+            expires_at=order.expires_at,
+            items=[
+                OrderLineOut(
+                    id=row.line_id,
+                    order_id=order.id,
+                    product_id=row.product_id,
+                    name=row.name,
+                    quantity=row.quantity,
+                    unit_price=row.unit_price,
+                    line_total=row.line_total,
+                )
+                for row in rows
+                if row.line_id is not None
+            ],
+            created_at=order.created_at,
+            updated_at=order.updated_at,
+        )

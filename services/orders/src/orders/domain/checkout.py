@@ -190,7 +190,7 @@ async def _from_cart(
 
 
 async def _own_order_locked(session: AsyncSession, user: Principal, order_id: int) -> Order:
-    order = await orders.get(session, order_id, for_update=True)
+    order = await orders.lock(session, order_id)
     if order is None or order.user_id != user.id:
         raise NotFound("No such order.")
     return order

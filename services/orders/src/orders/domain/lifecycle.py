@@ -10,10 +10,13 @@ twice, or the order moved on) is left alone and the reaction answers None.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from orders.db import orders
 from orders.db.tables import Order, outbox
@@ -94,15 +97,16 @@ def _count(session: AsyncSession, order: Order, *, target: OrderStatus, reason: 
         shop_metrics.count(session, shop_metrics.ORDERS_CANCELLED, reason=label)
 
 
-async def get(session: AsyncSession, user: Principal, order_id: int) -> Order:
-    order = await orders.get(session, order_id)
-    if order is None or not can_read(user, order.user_id):
+async def read(conn: AsyncConnection, user: Principal, order_id: int) -> Sequence[Row[Any]]:
+    """The caller's order (staff: anyone's) as `orders.read` gives it; another's is 404."""
+    rows = await orders.read(conn, order_id)
+    if not rows or not can_read(user, rows[0].user_id):
         raise NotFound("No such order.")
-    return order
+    return rows
 
 
 async def _locked(session: AsyncSession, user: Principal, order_id: int) -> Order:
-    order = await orders.get(session, order_id, for_update=True)
+    order = await orders.lock(session, order_id)
     if order is None or not can_read(user, order.user_id):
         raise NotFound("No such order.")
     return order
@@ -119,7 +123,7 @@ async def cancel(session: AsyncSession, user: Principal, order_id: int) -> Order
 
 async def ship(session: AsyncSession, order_id: int) -> Order:
     """Staff hand a paid order to the carrier."""
-    order = await orders.get(session, order_id, for_update=True)
+    order = await orders.lock(session, order_id)
     if order is None:
         raise NotFound("No such order.")
     await change_status(session, order, action=Action.SHIP)
@@ -128,7 +132,7 @@ async def ship(session: AsyncSession, order_id: int) -> Order:
 
 async def complete(session: AsyncSession, order_id: int) -> Order:
     """Staff close a delivered order."""
-    order = await orders.get(session, order_id, for_update=True)
+    order = await orders.lock(session, order_id)
     if order is None:
         raise NotFound("No such order.")
     await change_status(session, order, action=Action.COMPLETE)
