@@ -68,7 +68,7 @@ async def create_payment(
         ),
         ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
         render=_render,
-        replica_reads=request.app.state.read_sessionmaker,
+        replica_reads=request.app.state.read_engine,
         order_watch=request.app.state.order_watch,
         order_wait=settings.order_wait_seconds,
     )

@@ -16,7 +16,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from payments.db import idempotency, orders, payments
 from payments.db.tables import OrderReplica, Payment, outbox
@@ -66,14 +66,14 @@ async def request_payment(
     request_hash: str,
     ttl: timedelta,
     render: Callable[[Payment], dict[str, Any]],
-    replica_reads: async_sessionmaker[AsyncSession],
+    replica_reads: AsyncEngine,
     order_watch: RowWatch,
     order_wait: float = 0.0,
 ) -> Answer:
     """Create a pending payment of the caller's order and ask the processor to charge it.
 
     The order's replica is read (and waited for, woken by `order_watch`) before the
-    request's transaction begins, on `replica_reads` (autocommit sessions): a request
+    request's transaction begins, on `replica_reads` (an engine in autocommit): a request
     waiting for the order's event holds no pooled connection, so a burst of early
     payments cannot take the pool from every other request (docs/checkout.md, "A ninth
     machine"). Read outside the transaction, the replica is as current as a read inside
@@ -156,7 +156,7 @@ async def _accept(
 
 
 async def _order_caught_up(
-    sessions: async_sessionmaker[AsyncSession],
+    reads: AsyncEngine,
     watch: RowWatch,
     order_id: int,
     *,
@@ -169,18 +169,18 @@ async def _order_caught_up(
     reach us, so an order still `pending` here, or not known here yet, is waited for, up
     to `wait` seconds. Someone else's order counts as unknown (None) and is waited for
     alike: a 404 that came sooner for it than for an unknown id would tell a stranger
-    which orders exist. Each read is a session of its own (no pooled connection is held
+    which orders exist. Each read is a connection of its own (no pooled connection is held
     while waiting), and the row is read again only when its NOTIFY says it changed (every
     50 ms where LISTEN is unavailable), so a wait for an id that never comes costs no
     reads."""
     deadline = asyncio.get_running_loop().time() + wait
     async with watch.watching(order_id) as changed:
-        order = await _read_own(sessions, order_id, user_id=user_id)
+        order = await _read_own(reads, order_id, user_id=user_id)
         if _past_pending(order) or wait <= 0:
             return order
         with shop_metrics.PAYMENTS_WAITING_FOR_ORDER.track_inprogress():
             while not _past_pending(order) and await _changed_before(changed, deadline):
-                order = await _read_own(sessions, order_id, user_id=user_id)
+                order = await _read_own(reads, order_id, user_id=user_id)
     return order
 
 
@@ -207,11 +207,9 @@ async def _changed_before(changed: asyncio.Event | None, deadline: float) -> boo
     return True
 
 
-async def _read_own(
-    sessions: async_sessionmaker[AsyncSession], order_id: int, *, user_id: int
-) -> OrderReplica | None:
-    async with sessions() as reads:
-        order = await orders.get(reads, order_id)
+async def _read_own(reads: AsyncEngine, order_id: int, *, user_id: int) -> OrderReplica | None:
+    async with reads.connect() as conn:
+        order = await orders.get(conn, order_id)
     return order if order is not None and order.user_id == user_id else None
 
 
