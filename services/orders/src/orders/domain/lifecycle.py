@@ -63,14 +63,14 @@ async def change_status(
 
 
 async def place_new(session: AsyncSession, order: Order) -> StatusChange:
-    """Insert a new order straight in the status that placing a draft gives it: an
-    order from a cart is one INSERT, where a draft placed later takes an UPDATE too. No
-    NOTIFY: nobody can be waiting for a change of an order that did not exist."""
+    """Insert a new order (built, not in the session) straight in the status that placing
+    a draft gives it: an order from a cart is one INSERT, where a draft placed later takes
+    an UPDATE too. No NOTIFY: nobody can be waiting for a change of an order that did not
+    exist. The change's order is the one stored."""
     source = OrderStatus.DRAFT
     order.status = next_status(source, Action.PLACE).value
-    session.add(order)
-    await session.flush()
-    return await _announce(session, order, action=Action.PLACE, source=source, reason=None)
+    stored = await orders.insert_new(session, order)
+    return await _announce(session, stored, action=Action.PLACE, source=source, reason=None)
 
 
 async def _announce(
