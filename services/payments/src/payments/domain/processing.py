@@ -118,6 +118,7 @@ async def _claim(
         await _fail(session, payment, ORDER_CANCELLED)
         return None
     payment.claimed_at = datetime.now(UTC)
+    await payments.save(session, payment, "claimed_at")
     return payment
 
 
@@ -138,6 +139,7 @@ async def _record_outcome(
         await _fail(session, payment, result.decline_code or "card_declined")
         return
     payment.status, payment.charge_id = "succeeded", result.reference
+    await payments.save(session, payment, "status", "charge_id")
     await outbox.publish(
         session,
         PaymentSucceeded(
@@ -181,6 +183,7 @@ async def refund_order(
         )
     )
     payment.status, payment.refund_id = "refunded", refund.reference
+    await payments.save(session, payment, "status", "refund_id")
     await outbox.publish(
         session,
         PaymentRefunded(**_outcome_fields(payment), refund_id=refund.reference),
@@ -192,6 +195,7 @@ async def refund_order(
 
 async def _fail(session: AsyncSession, payment: Payment, reason: str) -> None:
     payment.status, payment.failure_reason = "failed", reason
+    await payments.save(session, payment, "status", "failure_reason")
     await outbox.publish(
         session,
         PaymentFailed(**_outcome_fields(payment), reason_code=reason),
