@@ -31,9 +31,11 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Index,
+    Row,
     Select,
     SmallInteger,
     String,
+    Table,
     bindparam,
     func,
     select,
@@ -151,10 +153,11 @@ def _statements(records: Records) -> _Statements:
 
 
 def _build_statements(records: Records) -> _Statements:
-    get = (
-        select(records)
-        .where(records.user_id == bindparam("user_id"), records.key == bindparam("key"))
-        .execution_options(populate_existing=True)
+    # A Core read of the columns a replay needs: no ORM object per keyed request.
+    table: Table = getattr(records, "__table__")  # noqa: B009 - set by the mapping
+    c = table.c
+    get = select(c.request_hash, c.response_status, c.response_body, c.created_at).where(
+        c.user_id == bindparam("user_id"), c.key == bindparam("key")
     )
     insert_ = bound_insert(
         records, "user_id", "key", "request_hash", "response_status", "response_body"
@@ -230,11 +233,11 @@ async def run(
 
 async def _get(
     session: AsyncSession, records: Records, *, user_id: int, key: str
-) -> IdempotencyRecordColumns | None:
+) -> Row[Any] | None:
     stmt = _statements(records).get
-    found: IdempotencyRecordColumns | None = (
+    found: Row[Any] | None = (
         await session.execute(stmt, {"user_id": user_id, "key": key})
-    ).scalar_one_or_none()
+    ).one_or_none()
     return found
 
 
