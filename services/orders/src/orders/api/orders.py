@@ -64,10 +64,11 @@ async def list_orders(
             params=page,
             request=request,
             descending=True,
+            scalars=False,
         )
-    return Page(
-        results=[OrderOut.model_validate(o) for o in rows], next=next_url, previous=previous_url
-    )
+        lines = await repo.lines_of(session, [o.id for o in rows])
+    results = [OrderOut.of(o, lines.get(o.id, [])) for o in rows]
+    return Page(results=results, next=next_url, previous=previous_url)
 
 
 def _render(order: Order) -> dict[str, Any]:

@@ -200,10 +200,8 @@ class OrderOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of_rows(cls, rows: Sequence[Row[Any]]) -> OrderOut:
-        """From `orders.read`'s rows: the order's columns on each, a line's on each but
-        the one of an order without lines."""
-        order = rows[0]
+    def of(cls, order: Row[Any], lines: Sequence[Any]) -> OrderOut:
+        """From a row of `orders` and its lines (rows of `orders.lines_of`, or lines)."""
         return cls(
             id=order.id,
             user_id=order.user_id,
@@ -212,19 +210,27 @@ class OrderOut(BaseModel):
             currency=order.currency,
             cancel_reason=order.cancel_reason,
             expires_at=order.expires_at,
-            items=[
-                OrderLineOut(
-                    id=row.line_id,
-                    order_id=order.id,
-                    product_id=row.product_id,
-                    name=row.name,
-                    quantity=row.quantity,
-                    unit_price=row.unit_price,
-                    line_total=row.line_total,
-                )
-                for row in rows
-                if row.line_id is not None
-            ],
+            items=[OrderLineOut.model_validate(line) for line in lines],
             created_at=order.created_at,
             updated_at=order.updated_at,
         )
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[Row[Any]]) -> OrderOut:
+        """From `orders.read`'s rows: the order's columns on each, a line's on each but
+        the one of an order without lines."""
+        order = rows[0]
+        lines = [
+            OrderLineOut(
+                id=row.line_id,
+                order_id=order.id,
+                product_id=row.product_id,
+                name=row.name,
+                quantity=row.quantity,
+                unit_price=row.unit_price,
+                line_total=row.line_total,
+            )
+            for row in rows
+            if row.line_id is not None
+        ]
+        return cls.of(order, lines)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -204,13 +205,33 @@ async def insert_new(session: AsyncSession, order: Order) -> Order:
 
 
 def list_stmt(*, owner_id: int | None, status: str | None = None) -> Select[Any]:
-    """Orders with their lines (two statements a page); all of them for staff."""
-    stmt = select(Order).options(selectinload(Order.items))
+    """Orders as Core rows (their lines from `lines_of`: two statements a page); all of
+    them for staff. Rows, not ORM objects: a page of 20 loaded by the ORM with its lines
+    cost about twice the CPU."""
+    stmt = select(_orders)
     if owner_id is not None:
-        stmt = stmt.where(Order.user_id == owner_id)
+        stmt = stmt.where(_orders.c.user_id == owner_id)
     if status is not None:
-        stmt = stmt.where(Order.status == status)
+        stmt = stmt.where(_orders.c.status == status)
     return stmt
+
+
+# One statement whatever the page's size: the ids go as one array.
+_LINES_OF = (
+    select(_lines)
+    .where(_lines.c.order_id == func.any(bindparam("order_ids", type_=ARRAY(BigInteger))))
+    .order_by(_lines.c.order_id, _lines.c.id)
+)
+
+
+async def lines_of(session: AsyncSession, order_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+    """The lines of these orders, in line order, by order id (an order without lines has
+    no entry)."""
+    lines: dict[int, list[Row[Any]]] = {}
+    if order_ids:
+        for line in await session.execute(_LINES_OF, {"order_ids": list(order_ids)}):
+            lines.setdefault(line.order_id, []).append(line)
+    return lines
 
 
 def _item_stmt() -> Select[OrderItem]:
