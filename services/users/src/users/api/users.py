@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from shared.api.ids import PathId
 from shared.api.problems import problem_responses
 from shared.auth import CurrentUser, StaffUser
-from shared.db import DbSession, read_session
+from shared.db import DbSession, read_connection
 from shared.errors import NotFound
 from shared.pagination import Page, PageParams, keyset_page, page_params
 from users.api.deps import Auth, TokenRevocations
@@ -25,8 +25,8 @@ router = APIRouter(prefix="/api/users", tags=["users"])
 async def me(user: CurrentUser, request: Request) -> UserOut:
     """The caller's own profile."""
     # One statement in autocommit: no BEGIN and COMMIT around it (3 round trips -> 1).
-    async with read_session(request) as session:
-        found = await users.get_by_id(session, user.id)
+    async with read_connection(request) as conn:
+        found = await users.profile(conn, user.id)
     if found is None:
         raise NotFound("This account no longer exists.")
     return UserOut.model_validate(found)
@@ -61,11 +61,12 @@ async def list_users(
 
 
 @router.get("/{user_id}/", responses=problem_responses(401, 404, 422))
-async def get_user(user_id: PathId, caller: CurrentUser, session: DbSession) -> UserOut:
+async def get_user(user_id: PathId, caller: CurrentUser, request: Request) -> UserOut:
     """One profile: your own, or anyone's for staff. Others answer 404, as if absent."""
     if user_id != caller.id and not caller.is_staff:
         raise NotFound("No such user.")
-    found = await users.get_by_id(session, user_id)
+    async with read_connection(request) as conn:
+        found = await users.profile(conn, user_id)
     if found is None:
         raise NotFound("No such user.")
     return UserOut.model_validate(found)

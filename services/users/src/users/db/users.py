@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import BigInteger, Row, Select, Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from users.db.tables import User
 
@@ -52,6 +52,18 @@ async def get_by_id(
     session: AsyncSession, user_id: int, *, for_update: bool = False
 ) -> User | None:
     return await session.get(User, user_id, with_for_update=for_update)
+
+
+_users = cast(Table, User.__table__)
+# A profile read (`/api/users/me/` on every page of an SPA) as a Core row, not an ORM
+# object: no identity map, no instance state for one answer.
+_PROFILE = select(_users).where(_users.c.id == bindparam("user_id", type_=BigInteger))
+
+
+async def profile(conn: AsyncConnection, user_id: int) -> Row[Any] | None:
+    """One account's row, for reading (a profile answer)."""
+    found: Row[Any] | None = (await conn.execute(_PROFILE, {"user_id": user_id})).one_or_none()
+    return found
 
 
 async def username_taken(session: AsyncSession, username: str, *, other_than: int) -> bool:
